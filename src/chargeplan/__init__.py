@@ -1,0 +1,43 @@
+"""chargeplan: verified EV charging plans for charge point operators, as OCPP profiles.
+
+The public API is listed in ``__all__``; everything else is internal.
+"""
+
+from __future__ import annotations
+
+from .api import optimize
+from .exceptions import (
+    ChargeplanError,
+    ChargeplanWarning,
+    InputError,
+    LimitViolationError,
+    OcppExportWarning,
+    SolverError,
+    SolverFallbackWarning,
+)
+from .model import PHASES, Evse, Forecast, Node, Session, Site, Tariff
+from .plan import Plan
+from .validation import validate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "optimize",
+    "validate",
+    "Plan",
+    "Site",
+    "Node",
+    "Evse",
+    "Session",
+    "Tariff",
+    "Forecast",
+    "PHASES",
+    "ChargeplanError",
+    "InputError",
+    "LimitViolationError",
+    "SolverError",
+    "ChargeplanWarning",
+    "SolverFallbackWarning",
+    "OcppExportWarning",
+    "__version__",
+]

@@ -1,0 +1,116 @@
+"""optimize(): the one-call wrapper from inputs to a verified :class:`~chargeplan.plan.Plan`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import pandas as pd
+
+from .exceptions import InputError, LimitViolationError, Problem
+from .model import Forecast, Session, Site, Tariff
+from .plan import Plan
+from .problem import build_problem
+from .rounding import finalize_rates
+from .solvers import METHODS, solve
+from .validation import validate
+
+__all__ = ["optimize"]
+
+
+def optimize(
+    site: Site,
+    sessions: Sequence[Session],
+    *,
+    start: pd.Timestamp | str,
+    horizon: str | pd.Timedelta | int = "24h",
+    step: str | pd.Timedelta | int = "15min",
+    tariff: Tariff | None = None,
+    forecast: Forecast | None = None,
+    method: str = "auto",
+) -> Plan:
+    """Plan charging for every session on a site; the plan is verified before it is returned.
+
+    Parameters
+    ----------
+    site : Site
+        The electrical tree and its EVSEs.
+    sessions : sequence of Session
+        EVs plugged in or expected. Sessions outside the horizon get no energy.
+    start : pandas.Timestamp or str
+        Start of the first slot; must be time-zone aware.
+    horizon : str, pandas.Timedelta or int, default "24h"
+        Length of the plan (int = seconds); a whole number of steps.
+    step : str, pandas.Timedelta or int, default "15min"
+        Slot length (int = seconds); a whole number of seconds.
+    tariff : Tariff, optional
+        Import/export prices; without one every slot costs the same and the planner
+        charges as early as capacity allows.
+    forecast : Forecast, optional
+        PV generation and base load at the grid connection.
+    method : {"auto", "greedy"}, default "auto"
+        Solver; see :mod:`chargeplan.solvers` for the ``"auto"`` policy.
+
+    Returns
+    -------
+    Plan
+        A plan that has passed the independent checker.
+
+    Raises
+    ------
+    InputError
+        Listing every problem in the input, each with its field path.
+    LimitViolationError
+        If a solver produced a plan that breaks a limit (a bug; never returned).
+
+    Examples
+    --------
+    >>> import pandas as pd, chargeplan as cp
+    >>> t0 = pd.Timestamp("2024-01-01 08:00", tz="Europe/Amsterdam")
+    >>> site = cp.Site(nodes=[cp.Node("grid", limit_a=32)],
+    ...                evses=[cp.Evse("cp1", parent="grid", max_current_a=32)])
+    >>> s = cp.Session("s1", evse="cp1", arrival=t0, departure=t0 + pd.Timedelta("4h"),
+    ...                energy_kwh=10)
+    >>> plan = cp.optimize(site, [s], start=t0, horizon="4h", step="15min")
+    >>> round(plan.sessions.loc["s1", "delivered_kwh"], 3)
+    10.0
+    """
+    if method not in METHODS:
+        raise InputError(
+            [
+                Problem(
+                    "optimize.method",
+                    f"The 'method' parameter of optimize must be "
+                    f"one of {METHODS}. Got {method!r} instead.",
+                    method,
+                )
+            ]
+        )
+    t0 = time.perf_counter()
+    sessions = list(sessions)
+    grid = validate(
+        site, sessions, start=start, horizon=horizon, step=step, tariff=tariff, forecast=forecast
+    )
+    problem = build_problem(site, sessions, grid, tariff, forecast)
+    t_build = time.perf_counter() - t0
+    rate, report = solve(problem, method)
+    rate, current = finalize_rates(problem, rate)
+    t1 = time.perf_counter()
+    plan = Plan(
+        site=site,
+        sessions=sessions,
+        grid=grid,
+        problem=problem,
+        rate_kw=rate,
+        current_a=current,
+        report=report,
+        tariff=tariff,
+        forecast=forecast,
+    )
+    violations = plan.violations()
+    t_check = time.perf_counter() - t1
+    plan.report = replace(report, build_time_s=t_build, check_time_s=t_check)
+    if violations:
+        raise LimitViolationError(violations)
+    return plan

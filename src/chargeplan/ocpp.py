@@ -1,0 +1,1374 @@
+"""OCPP ``SetChargingProfile`` payloads from a version-neutral charging plan.
+
+This module turns planned per-slot charging rates into OCPP 1.6 and 2.0.1
+``SetChargingProfile`` request payloads (plain JSON-ready dicts) and checks every
+payload it makes against the validity rules of ``docs/ocpp-profile-rules.md``
+(cited below as "rule N"). It fails closed: a payload that breaks a rule is never
+returned.
+
+The input is version-neutral:
+
+* :class:`ConnectorSchedule`: the planned rate of one active transaction per slot,
+  sent as a ``TxProfile``;
+* :class:`StationLimit`: a charger-wide limit per slot, sent as a
+  ``ChargePointMaxProfile`` (1.6) / ``ChargingStationMaxProfile`` (2.x) on
+  connector/EVSE 0;
+* :class:`StationCapabilities`: what a station accepts (units, periods, stack level).
+
+:func:`build_profiles` emits one :class:`ChargingProfileRequest` per profile and
+:func:`check_profile` lists the rule violations of any payload.
+
+Every limit is an upper bound, so every adaptation made here is conservative: limits
+are rounded *down* to the 0.1 grid (rule 30), AC currents between 0 and the minimum
+become 0 (rule 32) and, when a station accepts fewer periods than the plan has slots,
+adjacent periods are merged to the *lower* of their limits (rule 27). The emitted
+limit in force is therefore never above the planned value at any instant.
+
+OCPP 2.1 is not implemented yet; the data model leaves room for it (capabilities
+feature flags, setpoints and discharge limits would be added to the schedule input).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+import warnings
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from chargeplan.exceptions import ChargeplanError, InputError, OcppExportWarning, Problem
+
+__all__ = [
+    "SUPPORTED_VERSIONS",
+    "IEC_MIN_CURRENT_A",
+    "StationCapabilities",
+    "ConnectorSchedule",
+    "StationLimit",
+    "ChargingProfileRequest",
+    "ProfileRuleError",
+    "build_profiles",
+    "check_profile",
+    "stable_profile_id",
+    "format_ocpp_datetime",
+]
+
+#: OCPP versions :func:`build_profiles` can emit.
+SUPPORTED_VERSIONS: tuple[str, ...] = ("1.6", "2.0.1")
+
+#: Lowest non-zero AC charging current a station can signal (IEC 61851, 10 % duty cycle).
+IEC_MIN_CURRENT_A: float = 6.0
+
+#: Values within this tolerance of a 0.1 grid point count as on it (float noise).
+_TOL = 1e-6
+#: Largest profile id we emit: positive 31-bit, safe for 32-bit signed stations.
+_MAX_ID = 2**31 - 1
+#: 2.x schemas allow at most this many periods per schedule (rule 27).
+_SCHEMA_MAX_PERIODS_2X = 1024
+_UNITS = ("A", "W")
+
+_ACTION = "SetChargingProfile"
+
+# Keys the official schemas allow (rule 1: ``additionalProperties: false``).
+_KEYS = {
+    "1.6": {
+        "request": frozenset({"connectorId", "csChargingProfiles"}),
+        "profile": frozenset(
+            {
+                "chargingProfileId",
+                "transactionId",
+                "stackLevel",
+                "chargingProfilePurpose",
+                "chargingProfileKind",
+                "recurrencyKind",
+                "validFrom",
+                "validTo",
+                "chargingSchedule",
+            }
+        ),
+        "schedule": frozenset(
+            {
+                "duration",
+                "startSchedule",
+                "chargingRateUnit",
+                "chargingSchedulePeriod",
+                "minChargingRate",
+            }
+        ),
+        "period": frozenset({"startPeriod", "limit", "numberPhases"}),
+    },
+    "2.0.1": {
+        "request": frozenset({"customData", "evseId", "chargingProfile"}),
+        "profile": frozenset(
+            {
+                "customData",
+                "id",
+                "stackLevel",
+                "chargingProfilePurpose",
+                "chargingProfileKind",
+                "recurrencyKind",
+                "validFrom",
+                "validTo",
+                "chargingSchedule",
+                "transactionId",
+            }
+        ),
+        "schedule": frozenset(
+            {
+                "customData",
+                "id",
+                "startSchedule",
+                "duration",
+                "chargingRateUnit",
+                "chargingSchedulePeriod",
+                "minChargingRate",
+                "salesTariff",
+            }
+        ),
+        "period": frozenset({"customData", "startPeriod", "limit", "numberPhases", "phaseToUse"}),
+    },
+}
+
+_MAX_PURPOSE = {"1.6": "ChargePointMaxProfile", "2.0.1": "ChargingStationMaxProfile"}
+_PURPOSES = {
+    "1.6": ("ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"),
+    "2.0.1": (
+        "ChargingStationExternalConstraints",
+        "ChargingStationMaxProfile",
+        "TxDefaultProfile",
+        "TxProfile",
+    ),
+}
+_KINDS = ("Absolute", "Recurring", "Relative")
+_RECURRENCY = ("Daily", "Weekly")
+_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$")
+_INT_LIKE_RE = re.compile(r"^[+-]?\d+$")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class StationCapabilities:
+    """What one charging station accepts in a charging profile.
+
+    Read them once from the station's configuration (1.6 ``GetConfiguration``,
+    2.x ``GetVariables``) and refresh them when they change.
+
+    Parameters
+    ----------
+    rate_units : tuple of str, default ("A", "W")
+        Charging rate units the station accepts, preferred first: ``"A"`` and/or
+        ``"W"`` (1.6 ``ChargingScheduleAllowedChargingRateUnit`` with ``Current`` = A
+        and ``Power`` = W; 2.x ``SmartChargingCtrlr.RateUnit``; rule 26).
+    max_periods : int, default 24
+        Most periods per schedule (1.6 ``ChargingScheduleMaxPeriods``, 2.x
+        ``PeriodsPerSchedule``; rule 27).
+    stack_level : int, default 0
+        ``stackLevel`` of the profiles we send.
+    max_stack_level : int, default 8
+        Highest stack level the station accepts (1.6 ``ChargeProfileMaxStackLevel``,
+        2.x ``ProfileStackLevel``; rule 11).
+
+    Raises
+    ------
+    chargeplan.exceptions.InputError
+        If a field is out of range (every problem is listed).
+    """
+
+    rate_units: tuple[str, ...] = ("A", "W")
+    max_periods: int = 24
+    stack_level: int = 0
+    max_stack_level: int = 8
+
+    def __post_init__(self) -> None:
+        units = self.rate_units
+        if isinstance(units, str):
+            units = (units,)
+        if isinstance(units, Sequence):
+            object.__setattr__(self, "rate_units", tuple(units))
+        problems: list[Problem] = []
+        where = "StationCapabilities"
+        ru = self.rate_units
+        if (
+            not isinstance(ru, tuple)
+            or not ru
+            or any(u not in _UNITS for u in ru)
+            or len(set(ru)) != len(ru)
+        ):
+            problems.append(
+                Problem(
+                    f"{where}.rate_units",
+                    "The 'rate_units' parameter of StationCapabilities must be a non-empty "
+                    f"tuple of distinct units from {_UNITS}. Got {ru!r} instead.",
+                    ru,
+                )
+            )
+        for name, low in (("max_periods", 1), ("stack_level", 0), ("max_stack_level", 0)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                problems.append(
+                    Problem(
+                        f"{where}.{name}",
+                        f"The '{name}' parameter of StationCapabilities must be an int "
+                        f">= {low}. Got {value!r} instead.",
+                        value,
+                    )
+                )
+        if (
+            _is_int(self.stack_level)
+            and _is_int(self.max_stack_level)
+            and self.stack_level > self.max_stack_level
+        ):
+            problems.append(
+                Problem(
+                    f"{where}.stack_level",
+                    "The 'stack_level' parameter of StationCapabilities must be <= "
+                    f"max_stack_level={self.max_stack_level} (rule 11). "
+                    f"Got {self.stack_level!r} instead.",
+                    self.stack_level,
+                )
+            )
+        if problems:
+            raise InputError(problems)
+
+
+@dataclass(frozen=True, eq=False)
+class ConnectorSchedule:
+    """The planned charging rate of one active transaction, per slot.
+
+    Parameters
+    ----------
+    station_id : str
+        The charging station the connector belongs to.
+    connector_id : int
+        1.6 ``connectorId`` / 2.x ``evseId``; must be > 0 (rule 8).
+    session_id : str
+        The planner's session id; keys the stable profile id ``"tx:" + session_id``.
+    transaction_id : str, int or None
+        The station's transaction id. 1.6 needs an int (or an int-like string); 2.x
+        needs a string of at most 36 characters (rules 3, 8).
+    dc : bool
+        True for a DC EVSE (limits are then sent in W, rule 34).
+    number_phases : int or None
+        AC phases the EV uses (1..3, rule 33); ``None`` for DC.
+    w_per_a : float or None
+        AC: watts per ampere of conductor current (``V * number_phases``, or the
+        line-to-line voltage for a line-to-line EVSE); ``None`` for DC.
+    min_current_a : float
+        AC: the EV's minimum current; a current is 0 or at least
+        ``max(min_current_a, 6.0)`` (rule 32).
+    current_a : numpy.ndarray or None
+        AC: planned current per conductor per slot, in A.
+    power_w : numpy.ndarray
+        Planned power per slot, in W (for AC it equals ``current_a * w_per_a``).
+    """
+
+    station_id: str
+    connector_id: int
+    session_id: str
+    transaction_id: str | int | None
+    dc: bool
+    number_phases: int | None
+    w_per_a: float | None
+    min_current_a: float
+    current_a: np.ndarray | None
+    power_w: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class StationLimit:
+    """A charger-wide limit per slot, sent as the station's max profile on connector 0.
+
+    Parameters
+    ----------
+    station_id : str
+        The charging station.
+    limit_a : numpy.ndarray or None
+        Per-slot current limit per phase, in A; ``None`` if only a power limit exists.
+    limit_w : numpy.ndarray or None
+        Per-slot limit on the total power, in W.
+    """
+
+    station_id: str
+    limit_a: np.ndarray | None
+    limit_w: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ChargingProfileRequest:
+    """One ``SetChargingProfile`` request, ready to send.
+
+    Parameters
+    ----------
+    station_id : str
+        The charging station to send it to.
+    action : str
+        The OCPP action, ``"SetChargingProfile"``.
+    version : str
+        ``"1.6"`` or ``"2.0.1"``.
+    payload : dict
+        JSON-ready payload with the schema's camelCase keys and nothing else.
+    """
+
+    station_id: str
+    action: str
+    version: str
+    payload: dict
+
+
+class ProfileRuleError(ChargeplanError):
+    """A built payload broke a profile rule; nothing was returned (fail closed).
+
+    This signals a bug (in this module or in its input contract), not bad input.
+
+    Parameters
+    ----------
+    violations : list of str
+        The rule violations found by :func:`check_profile`.
+    payload : dict
+        The offending payload.
+    """
+
+    def __init__(self, violations: list[str], payload: dict):
+        self.violations = list(violations)
+        self.payload = payload
+        shown = "\n".join(f"  - {v}" for v in self.violations)
+        super().__init__(
+            f"A built charging profile breaks {len(self.violations)} rule(s):\n{shown}"
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def stable_profile_id(key: str) -> int:
+    """Return the default, stable profile id of a key (rule 4).
+
+    The id is ``zlib.crc32`` of the UTF-8 key masked to 31 bits (0 maps to 1), so
+    re-planning the same session or station re-uses the same id and the station
+    replaces the profile instead of stacking a new one.
+
+    Parameters
+    ----------
+    key : str
+        ``"tx:" + session_id`` for a TxProfile, ``"max:" + station_id`` for a
+        station max profile.
+
+    Returns
+    -------
+    int
+        A positive id in ``1 .. 2**31 - 1``.
+    """
+    return (zlib.crc32(key.encode("utf-8")) & _MAX_ID) or 1
+
+
+def format_ocpp_datetime(timestamp: pd.Timestamp) -> str:
+    """Format a tz-aware timestamp as OCPP wants it: UTC, ``YYYY-MM-DDTHH:MM:SS.sssZ``.
+
+    Sub-millisecond parts are truncated (rule 19).
+
+    Parameters
+    ----------
+    timestamp : pandas.Timestamp
+        A tz-aware time.
+
+    Returns
+    -------
+    str
+        E.g. ``"2024-03-01T12:00:00.000Z"``.
+
+    Raises
+    ------
+    ValueError
+        If ``timestamp`` is naive.
+    """
+    ts = pd.Timestamp(timestamp)
+    if ts.tzinfo is None:
+        raise ValueError(f"OCPP times need a tz-aware timestamp. Got naive {ts!r} instead.")
+    ts = ts.tz_convert("UTC")
+    return ts.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts.microsecond // 1000:03d}Z"
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool | np.bool_)
+
+
+def _is_json_int(x: Any) -> bool:
+    """Python int (JSON-serialisable), not bool."""
+    return type(x) is int
+
+
+def _is_json_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _floor_tenths(values: np.ndarray) -> np.ndarray:
+    """Round down to the 0.1 grid, in integer tenths (rule 30).
+
+    Values within ``_TOL`` below a grid point count as on it, so float noise such
+    as 15.9999999999 gives 16.0; the result is never above the input by more than
+    ``_TOL``.
+    """
+    return np.floor(np.asarray(values, dtype=float) * 10.0 + 10.0 * _TOL).astype(np.int64)
+
+
+def _tenths_to_float(k: int) -> float:
+    """Exact-looking float of ``k / 10``: its repr has at most one decimal."""
+    return int(k) / 10
+
+
+def _runs(tenths: np.ndarray) -> list[list[int]]:
+    """Merge consecutive equal slots into ``[first_slot, n_slots, tenths]`` runs."""
+    runs: list[list[int]] = []
+    for i, k in enumerate(tenths.tolist()):
+        if runs and runs[-1][2] == k:
+            runs[-1][1] += 1
+        else:
+            runs.append([i, 1, int(k)])
+    return runs
+
+
+def _merge_to_budget(runs: list[list[int]], max_periods: int) -> tuple[list[list[int]], int]:
+    """Merge adjacent runs until at most ``max_periods`` remain (rule 27).
+
+    The merged run takes the lower limit, so no limit is ever raised. Greedy: each
+    step merges the adjacent pair that loses the least energy (limit difference in
+    tenths x slots of the higher run); ties go to the earliest pair. Zero-loss
+    merges of equal neighbours are done at the end regardless of the budget.
+
+    Returns
+    -------
+    runs : list of [first_slot, n_slots, tenths]
+    lost : int
+        Energy given up, in tenths x slots.
+    """
+    n = len(runs)
+    start = [r[0] for r in runs]
+    length = [r[1] for r in runs]
+    level = [r[2] for r in runs]
+    prev = list(range(-1, n - 1))
+    nxt = list(range(1, n + 1))
+    nxt[-1] = -1
+    alive = [True] * n
+    version = [0] * n
+    heap: list[tuple[int, int, int, int, int, int]] = []
+
+    def push(a: int) -> None:
+        b = nxt[a]
+        if b < 0:
+            return
+        hi = a if level[a] > level[b] else b
+        loss = abs(level[a] - level[b]) * length[hi]
+        heapq.heappush(heap, (loss, start[a], a, b, version[a], version[b]))
+
+    for i in range(n - 1):
+        push(i)
+    count = n
+    lost = 0
+    while heap:
+        loss, _, a, b, va, vb = heapq.heappop(heap)
+        if not (alive[a] and alive[b]) or version[a] != va or version[b] != vb:
+            continue
+        if count <= max_periods and loss > 0:
+            break
+        lost += loss
+        level[a] = min(level[a], level[b])
+        length[a] += length[b]
+        alive[b] = False
+        nxt[a] = nxt[b]
+        if nxt[b] >= 0:
+            prev[nxt[b]] = a
+        version[a] += 1
+        count -= 1
+        push(a)
+        if prev[a] >= 0:
+            push(prev[a])
+    out = []
+    i = 0
+    while i >= 0:
+        out.append([start[i], length[i], level[i]])
+        i = nxt[i]
+    return out, lost
+
+
+def _to_array(value: Any, path: str, problems: list[Problem]) -> np.ndarray | None:
+    """Return ``value`` as a finite 1-D float array with >= 1 element, or note a problem."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        problems.append(
+            Problem(path, f"must be a 1-D numeric array. Got {value!r} instead.", value)
+        )
+        return None
+    if arr.ndim != 1 or arr.size == 0:
+        problems.append(
+            Problem(path, f"must be a non-empty 1-D array. Got shape {arr.shape} instead.", value)
+        )
+        return None
+    if not np.all(np.isfinite(arr)):
+        problems.append(Problem(path, "must be finite in every slot (no NaN/inf).", value))
+        return None
+    if np.any(arr < -_TOL):
+        problems.append(
+            Problem(
+                path,
+                "must be >= 0 in every slot (rule 31: limits are never negative; "
+                "discharge needs OCPP 2.1). Got min "
+                f"{float(arr.min())!r} instead.",
+                value,
+            )
+        )
+        return None
+    return np.maximum(arr, 0.0)
+
+
+def _resolve_caps(
+    capabilities: StationCapabilities | Mapping[str, StationCapabilities] | None,
+    station_id: str,
+) -> StationCapabilities:
+    if capabilities is None:
+        return StationCapabilities()
+    if isinstance(capabilities, StationCapabilities):
+        return capabilities
+    caps = capabilities.get(station_id)
+    return caps if caps is not None else StationCapabilities()
+
+
+@dataclass
+class _Prepared:
+    """A validated profile to build: limits in tenths per slot and its metadata."""
+
+    kind: str  # "tx" or "max"
+    index: int
+    station_id: str
+    connector_id: int
+    key: str
+    unit: str
+    tenths: np.ndarray
+    number_phases: int | None
+    transaction_id: int | str | None
+    caps: StationCapabilities
+    min_current_a: float
+    label: str
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build_profiles(
+    schedules: Sequence[ConnectorSchedule],
+    station_limits: Sequence[StationLimit],
+    *,
+    start: pd.Timestamp,
+    step_s: int,
+    version: str,
+    capabilities: StationCapabilities | Mapping[str, StationCapabilities] | None = None,
+    profile_ids: Mapping[str, int] | None = None,
+) -> list[ChargingProfileRequest]:
+    """Build the ``SetChargingProfile`` requests of a plan.
+
+    One ``TxProfile`` per connector schedule and one station max profile
+    (``ChargePointMaxProfile`` in 1.6, ``ChargingStationMaxProfile`` in 2.x) per
+    station limit, all ``Absolute``, starting at ``start`` and lasting exactly the
+    planned horizon (rules 17, 24, 45). Every payload is checked with
+    :func:`check_profile`; if any rule fails, nothing is returned.
+
+    Parameters
+    ----------
+    schedules : sequence of ConnectorSchedule
+        Planned rate per slot of each active transaction.
+    station_limits : sequence of StationLimit
+        Charger-wide limits per slot (at most one per station).
+    start : pandas.Timestamp
+        Tz-aware start of slot 0; sent as ``startSchedule`` in UTC (rule 19).
+    step_s : int
+        Slot length in seconds (> 0).
+    version : {"1.6", "2.0.1"}
+        OCPP version of the payloads. ``"2.1"`` raises :class:`NotImplementedError`.
+    capabilities : StationCapabilities or mapping of str to StationCapabilities, optional
+        One set of capabilities for every station, or one per station id (stations
+        not in the mapping get the defaults). Default: ``StationCapabilities()``.
+    profile_ids : mapping of str to int, optional
+        Profile id overrides, keyed ``"tx:" + session_id`` or ``"max:" + station_id``;
+        by default :func:`stable_profile_id` of the key (rule 4). Ids must be in
+        ``1 .. 2**31 - 1``.
+
+    Returns
+    -------
+    list of ChargingProfileRequest
+        Station max profiles first (in ``station_limits`` order), then TxProfiles
+        (in ``schedules`` order).
+
+    Raises
+    ------
+    chargeplan.exceptions.InputError
+        (a ``ValueError``) listing every input problem: e.g. a DC station that only
+        accepts A, a 2.x schedule without transaction id, naive ``start``.
+    NotImplementedError
+        For ``version="2.1"``.
+    ProfileRuleError
+        If a built payload breaks a rule (a bug; fail closed).
+
+    Warns
+    -----
+    chargeplan.exceptions.OcppExportWarning
+        When periods were merged with a loss of energy to fit ``max_periods``, when a
+        1.6 transaction id is not an integer and was omitted, or when a current
+        between 0 and the minimum was set to 0.
+
+    Notes
+    -----
+    Units (rule 26): the first unit of the station's ``rate_units`` that applies.
+    AC may use A (limit = conductor current, with ``numberPhases``) or W (limit =
+    power, also with ``numberPhases`` so the station converts W to A with the right
+    phase count, rule 33). DC uses W only and never ``numberPhases`` (rule 34).
+    Limits are rounded down to 0.1 (rule 30); AC currents in ``(0, max(6,
+    min_current_a))`` become 0, in W too (rule 32). Periods: one per slot, equal
+    neighbours merged, ``startPeriod`` from 0 strictly increasing (rules 28, 29);
+    merged further to the lower limit when over ``max_periods`` (rule 27).
+    """
+    if version == "2.1":
+        raise NotImplementedError(
+            "OCPP 2.1 charging profiles are not implemented yet; use version='1.6' or "
+            "'2.0.1' (2.1 needs MaxExternalConstraintsId, operationMode and feature "
+            "flags, rules 4, 37-42)."
+        )
+    if version not in SUPPORTED_VERSIONS:
+        raise InputError(
+            [
+                Problem(
+                    "version",
+                    f"The 'version' parameter of build_profiles must be one of "
+                    f"{SUPPORTED_VERSIONS}. Got {version!r} instead.",
+                    version,
+                )
+            ]
+        )
+    notes: list[str] = []
+    problems: list[Problem] = []
+    start_str = _check_start_step(start, step_s, problems)
+    schedules = list(schedules)
+    station_limits = list(station_limits)
+    prepared: list[_Prepared] = []
+
+    seen_max: set[str] = set()
+    for i, lim in enumerate(station_limits):
+        p = _prepare_limit(i, lim, capabilities, problems, notes)
+        if p is not None:
+            if p.station_id in seen_max:
+                problems.append(
+                    Problem(
+                        f"station_limits[{i}] (station_id={p.station_id!r})",
+                        "duplicates an earlier station limit; give one limit per station.",
+                        p.station_id,
+                    )
+                )
+            seen_max.add(p.station_id)
+            prepared.append(p)
+
+    seen_sessions: set[str] = set()
+    seen_connectors: set[tuple[str, int]] = set()
+    for i, cs in enumerate(schedules):
+        p = _prepare_schedule(i, cs, version, capabilities, problems, notes)
+        if p is None:
+            continue
+        if cs.session_id in seen_sessions:
+            problems.append(
+                Problem(f"{p.label}.session_id", "duplicates an earlier schedule.", cs.session_id)
+            )
+        if (p.station_id, p.connector_id) in seen_connectors:
+            problems.append(
+                Problem(
+                    f"{p.label}.connector_id",
+                    "has a second schedule on the same station and connector; a connector "
+                    "has at most one active transaction (rule 8).",
+                    p.connector_id,
+                )
+            )
+        seen_sessions.add(cs.session_id)
+        seen_connectors.add((p.station_id, p.connector_id))
+        prepared.append(p)
+
+    ids = _assign_ids(prepared, profile_ids, problems)
+    if problems:
+        raise InputError(problems)
+
+    requests: list[ChargingProfileRequest] = []
+    for p in prepared:
+        payload = _build_payload(p, ids[p.key], version, start_str, int(step_s), notes)
+        violations = check_profile(
+            payload,
+            version,
+            min_current_a=p.min_current_a,
+            max_periods=p.caps.max_periods,
+            max_stack_level=p.caps.max_stack_level,
+            rate_units=p.caps.rate_units,
+        )
+        if violations:
+            raise ProfileRuleError(violations, payload)
+        requests.append(ChargingProfileRequest(p.station_id, _ACTION, version, payload))
+
+    for note in notes:
+        warnings.warn(note, OcppExportWarning, stacklevel=2)
+    return requests
+
+
+def _check_start_step(start: Any, step_s: Any, problems: list[Problem]) -> str:
+    start_str = ""
+    try:
+        ts = pd.Timestamp(start)
+    except (TypeError, ValueError):
+        ts = None
+    if ts is None or ts is pd.NaT or ts.tzinfo is None:
+        problems.append(
+            Problem(
+                "start",
+                "The 'start' parameter of build_profiles must be a tz-aware "
+                f"pandas.Timestamp. Got {start!r} instead.",
+                start,
+            )
+        )
+    else:
+        start_str = format_ocpp_datetime(ts)
+    if not _is_int(step_s) or step_s <= 0:
+        problems.append(
+            Problem(
+                "step_s",
+                "The 'step_s' parameter of build_profiles must be an int > 0 (rule 29: "
+                f"integer seconds). Got {step_s!r} instead.",
+                step_s,
+            )
+        )
+    return start_str
+
+
+def _prepare_limit(
+    i: int,
+    lim: StationLimit,
+    capabilities: StationCapabilities | Mapping[str, StationCapabilities] | None,
+    problems: list[Problem],
+    notes: list[str],
+) -> _Prepared | None:
+    sid = lim.station_id
+    label = f"station_limits[{i}] (station_id={sid!r})"
+    if not isinstance(sid, str) or not sid:
+        problems.append(Problem(f"{label}.station_id", "must be a non-empty str.", sid))
+        return None
+    caps = _resolve_caps(capabilities, sid)
+    n_before = len(problems)
+    arr_a = None if lim.limit_a is None else _to_array(lim.limit_a, f"{label}.limit_a", problems)
+    arr_w = None if lim.limit_w is None else _to_array(lim.limit_w, f"{label}.limit_w", problems)
+    if len(problems) > n_before:
+        return None
+    if arr_a is not None and arr_w is not None and arr_a.shape != arr_w.shape:
+        problems.append(
+            Problem(label, f"limit_a and limit_w differ in length ({arr_a.size} vs {arr_w.size}).")
+        )
+        return None
+    unit = None
+    for u in caps.rate_units:  # rule 26: first accepted unit for which a limit exists
+        if (u == "A" and arr_a is not None) or (u == "W" and arr_w is not None):
+            unit = u
+            break
+    if unit is None:
+        given = [n for n, a in (("limit_a", arr_a), ("limit_w", arr_w)) if a is not None]
+        problems.append(
+            Problem(
+                label,
+                f"station {sid!r} accepts rate units {caps.rate_units} but the limit "
+                f"gives only {given or 'nothing'} (rule 26).",
+                given,
+            )
+        )
+        return None
+    tenths = _floor_tenths(arr_a if unit == "A" else arr_w)
+    min_a = IEC_MIN_CURRENT_A
+    if unit == "A":
+        low = (tenths > 0) & (tenths < round(min_a * 10))
+        if low.any():
+            notes.append(
+                f"Station {sid!r}: max-profile current limit below {min_a} A in "
+                f"{int(low.sum())} slot(s) set to 0 A (rule 32)."
+            )
+            tenths = np.where(low, 0, tenths)
+    return _Prepared(
+        kind="max",
+        index=i,
+        station_id=sid,
+        connector_id=0,
+        key="max:" + sid,
+        unit=unit,
+        tenths=tenths,
+        number_phases=None,
+        transaction_id=None,
+        caps=caps,
+        min_current_a=min_a,
+        label=label,
+    )
+
+
+def _prepare_schedule(
+    i: int,
+    cs: ConnectorSchedule,
+    version: str,
+    capabilities: StationCapabilities | Mapping[str, StationCapabilities] | None,
+    problems: list[Problem],
+    notes: list[str],
+) -> _Prepared | None:
+    sid = cs.station_id
+    label = f"schedules[{i}] (session_id={cs.session_id!r})"
+    n_before = len(problems)
+    if not isinstance(sid, str) or not sid:
+        problems.append(Problem(f"{label}.station_id", "must be a non-empty str.", sid))
+    if not isinstance(cs.session_id, str) or not cs.session_id:
+        problems.append(Problem(f"{label}.session_id", "must be a non-empty str.", cs.session_id))
+    if not _is_int(cs.connector_id) or cs.connector_id <= 0:
+        problems.append(
+            Problem(
+                f"{label}.connector_id",
+                "must be an int > 0: a TxProfile goes to a connector/EVSE, never to 0 "
+                f"(rule 8). Got {cs.connector_id!r} instead.",
+                cs.connector_id,
+            )
+        )
+    dc = bool(cs.dc)
+    caps = _resolve_caps(capabilities, sid) if isinstance(sid, str) else StationCapabilities()
+    min_a = IEC_MIN_CURRENT_A
+    if not dc:
+        if not _is_int(cs.number_phases) or cs.number_phases not in (1, 2, 3):
+            problems.append(
+                Problem(
+                    f"{label}.number_phases",
+                    f"must be 1, 2 or 3 on AC (rule 33). Got {cs.number_phases!r} instead.",
+                    cs.number_phases,
+                )
+            )
+        w_ok = isinstance(cs.w_per_a, int | float | np.number) and not isinstance(cs.w_per_a, bool)
+        if not w_ok or not math.isfinite(cs.w_per_a) or cs.w_per_a <= 0:
+            problems.append(
+                Problem(
+                    f"{label}.w_per_a",
+                    f"must be a finite float > 0 on AC. Got {cs.w_per_a!r} instead.",
+                    cs.w_per_a,
+                )
+            )
+        m = cs.min_current_a
+        if not isinstance(m, int | float | np.number) or not math.isfinite(m) or m < 0:
+            problems.append(
+                Problem(
+                    f"{label}.min_current_a", f"must be a finite float >= 0. Got {m!r} instead.", m
+                )
+            )
+        else:
+            min_a = max(IEC_MIN_CURRENT_A, float(m))
+    power = _to_array(cs.power_w, f"{label}.power_w", problems)
+    current = None
+    if not dc and cs.current_a is not None:
+        current = _to_array(cs.current_a, f"{label}.current_a", problems)
+    # unit (rule 26): DC only in W (rule 34); AC in the first accepted unit.
+    if dc:
+        unit = "W" if "W" in caps.rate_units else None
+        if unit is None:
+            problems.append(
+                Problem(
+                    label,
+                    f"DC connector {cs.connector_id!r} of station {sid!r} needs W limits but "
+                    f"the station accepts only {caps.rate_units} (rules 26, 34).",
+                    caps.rate_units,
+                )
+            )
+    else:
+        unit = caps.rate_units[0]
+    tx = _transaction_id(cs.transaction_id, version, label, problems, notes)
+    if len(problems) > n_before:
+        return None
+    assert power is not None and unit is not None
+    if current is not None and current.shape != power.shape:
+        problems.append(
+            Problem(
+                label, f"current_a and power_w differ in length ({current.size} vs {power.size})."
+            )
+        )
+        return None
+    if dc:
+        tenths = _floor_tenths(power)
+        nph = None
+    else:
+        w_per_a = float(cs.w_per_a)  # type: ignore[arg-type]
+        if current is None:
+            current = power / w_per_a
+        elif not np.allclose(current * w_per_a, power, rtol=1e-6, atol=1e-3):
+            problems.append(
+                Problem(
+                    f"{label}.power_w",
+                    "must equal current_a * w_per_a on AC.",
+                    None,
+                )
+            )
+            return None
+        nph = int(cs.number_phases)  # type: ignore[arg-type]
+        if unit == "A":
+            tenths = _floor_tenths(current)
+            low = (tenths > 0) & (tenths / 10 < min_a - _TOL)
+        else:
+            tenths = _floor_tenths(power)
+            low = (tenths > 0) & (current < min_a - _TOL)
+        if low.any():
+            notes.append(
+                f"Station {sid!r} connector {cs.connector_id}: current below the minimum "
+                f"{min_a} A in {int(low.sum())} slot(s) set to 0 (rule 32)."
+            )
+            tenths = np.where(low, 0, tenths)
+    return _Prepared(
+        kind="tx",
+        index=i,
+        station_id=sid,
+        connector_id=int(cs.connector_id),
+        key="tx:" + cs.session_id,
+        unit=unit,
+        tenths=tenths,
+        number_phases=nph,
+        transaction_id=tx,
+        caps=caps,
+        min_current_a=min_a,
+        label=label,
+    )
+
+
+def _transaction_id(
+    tx: Any, version: str, label: str, problems: list[Problem], notes: list[str]
+) -> int | str | None:
+    """Convert the transaction id to the version's type (rules 3, 8)."""
+    if version == "1.6":
+        value: int | None = None
+        if _is_int(tx):
+            value = int(tx)
+        elif isinstance(tx, str) and _INT_LIKE_RE.match(tx.strip()):
+            value = int(tx.strip())
+        if value is not None and -(2**31) <= value <= _MAX_ID:
+            return value
+        notes.append(
+            f"{label}: transaction id {tx!r} is not a 32-bit integer as OCPP 1.6 needs; "
+            "the TxProfile is sent without transactionId (rules 3, 8)."
+        )
+        return None
+    if _is_int(tx):
+        tx = str(int(tx))
+    if not isinstance(tx, str) or not tx or len(tx) > 36:
+        problems.append(
+            Problem(
+                f"{label}.transaction_id",
+                f"must be a non-empty str of at most 36 characters in OCPP {version}: a "
+                f"TxProfile needs the transaction's id (rules 3, 8). Got {tx!r} instead.",
+                tx,
+            )
+        )
+        return None
+    return tx
+
+
+def _assign_ids(
+    prepared: list[_Prepared], profile_ids: Mapping[str, int] | None, problems: list[Problem]
+) -> dict[str, int]:
+    """Stable profile ids (rule 4), unique per station."""
+    ids: dict[str, int] = {}
+    by_station: dict[tuple[str, int], str] = {}
+    overrides = profile_ids or {}
+    for p in prepared:
+        if p.key in overrides:
+            pid = overrides[p.key]
+            if not _is_int(pid) or not 1 <= pid <= _MAX_ID:
+                problems.append(
+                    Problem(
+                        f"profile_ids[{p.key!r}]",
+                        f"must be an int in 1..{_MAX_ID}. Got {pid!r} instead.",
+                        pid,
+                    )
+                )
+                continue
+            pid = int(pid)
+        else:
+            pid = stable_profile_id(p.key)
+        other = by_station.get((p.station_id, pid))
+        if other is not None and other != p.key:
+            problems.append(
+                Problem(
+                    f"profile_ids[{p.key!r}]",
+                    f"profile id {pid} of {p.key!r} collides with {other!r} on station "
+                    f"{p.station_id!r}; pass distinct ids in profile_ids (rule 4).",
+                    pid,
+                )
+            )
+        by_station[(p.station_id, pid)] = p.key
+        ids[p.key] = pid
+    return ids
+
+
+def _build_payload(
+    p: _Prepared, profile_id: int, version: str, start_str: str, step_s: int, notes: list[str]
+) -> dict:
+    max_periods = p.caps.max_periods
+    if version != "1.6":
+        max_periods = min(max_periods, _SCHEMA_MAX_PERIODS_2X)
+    runs, lost = _merge_to_budget(_runs(p.tenths), max_periods)
+    if lost > 0:
+        hours = lost / 10 * step_s / 3600
+        what = (
+            f"station {p.station_id!r} max profile"
+            if p.kind == "max"
+            else f"station {p.station_id!r} connector {p.connector_id}"
+        )
+        notes.append(
+            f"{what}: periods merged to the lower limit to fit max_periods={max_periods} "
+            f"(rule 27); {hours:.6g} {p.unit}h of headroom lost."
+        )
+    periods: list[dict[str, Any]] = []
+    for first_slot, _, k in runs:
+        period: dict[str, Any] = {"startPeriod": first_slot * step_s, "limit": _tenths_to_float(k)}
+        if p.number_phases is not None:
+            period["numberPhases"] = p.number_phases
+        periods.append(period)
+    purpose = "TxProfile" if p.kind == "tx" else _MAX_PURPOSE[version]
+    schedule: dict[str, Any] = {
+        "startSchedule": start_str,
+        "duration": int(p.tenths.size) * step_s,
+        "chargingRateUnit": p.unit,
+        "chargingSchedulePeriod": periods,
+    }
+    if version == "1.6":
+        profile: dict[str, Any] = {"chargingProfileId": profile_id}
+        if p.transaction_id is not None:
+            profile["transactionId"] = p.transaction_id
+        profile.update(
+            {
+                "stackLevel": int(p.caps.stack_level),
+                "chargingProfilePurpose": purpose,
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": schedule,
+            }
+        )
+        return {"connectorId": p.connector_id, "csChargingProfiles": profile}
+    profile = {
+        "id": profile_id,
+        "stackLevel": int(p.caps.stack_level),
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [{"id": profile_id, **schedule}],
+    }
+    if p.transaction_id is not None:
+        profile["transactionId"] = p.transaction_id
+    return {"evseId": p.connector_id, "chargingProfile": profile}
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check_profile(
+    payload: dict,
+    version: str,
+    *,
+    min_current_a: float = 6.0,
+    max_periods: int = 24,
+    max_stack_level: int | None = None,
+    rate_units: Sequence[str] | None = None,
+) -> list[str]:
+    """List the rule violations of a ``SetChargingProfile`` payload.
+
+    Checks the rules of ``docs/ocpp-profile-rules.md`` that a payload alone can
+    show: wrapper shape and keys (1), required fields (2), types (3), purpose and
+    target (5, 7, 8, 9, 10), stack level (11), kind and times (17-20), bounded
+    duration (24, 45), one schedule (25), unit (26), period count (27), period
+    starts (28, 29), limit grid, sign and minimum current (30-32) and phases (33,
+    35). It never raises on a malformed payload.
+
+    Parameters
+    ----------
+    payload : dict
+        The request payload (1.6 ``{"connectorId", "csChargingProfiles"}`` or 2.0.1
+        ``{"evseId", "chargingProfile"}``).
+    version : {"1.6", "2.0.1"}
+        OCPP version of the payload.
+    min_current_a : float, default 6.0
+        Lowest non-zero limit allowed when the unit is A (rule 32).
+    max_periods : int, default 24
+        Most periods per schedule (rule 27).
+    max_stack_level : int, optional
+        Highest stack level the station accepts (rule 11).
+    rate_units : sequence of str, optional
+        Units the station accepts (rule 26).
+
+    Returns
+    -------
+    list of str
+        One message per violation, each starting with ``"rule N"``; empty if the
+        payload passes.
+
+    Raises
+    ------
+    NotImplementedError
+        For ``version="2.1"``.
+    ValueError
+        For an unknown version.
+    """
+    if version == "2.1":
+        raise NotImplementedError("check_profile does not implement OCPP 2.1 yet.")
+    if version not in SUPPORTED_VERSIONS:
+        raise ValueError(
+            f"The 'version' parameter of check_profile must be one of {SUPPORTED_VERSIONS}. "
+            f"Got {version!r} instead."
+        )
+    out: list[str] = []
+
+    def bad(rule: int, path: str, msg: str) -> None:
+        out.append(f"rule {rule}: {path}: {msg}")
+
+    keys = _KEYS[version]
+    if not isinstance(payload, dict):
+        bad(1, "payload", f"must be a dict. Got {type(payload).__name__} instead.")
+        return out
+    _check_json_values(payload, "payload", bad)
+    v16 = version == "1.6"
+    target_key, profile_key = (
+        ("connectorId", "csChargingProfiles")
+        if v16
+        else (
+            "evseId",
+            "chargingProfile",
+        )
+    )
+    _check_keys(payload, keys["request"], {target_key, profile_key}, "payload", bad)
+    target = payload.get(target_key)
+    if target_key in payload and (not _is_json_int(target) or target < 0):
+        bad(10 if v16 else 1, target_key, f"must be an int >= 0. Got {target!r} instead.")
+        target = None
+    profile = payload.get(profile_key)
+    if not isinstance(profile, dict):
+        if profile_key in payload:
+            bad(1, profile_key, "must be an object.")
+        return out
+    pp = profile_key
+    id_key = "chargingProfileId" if v16 else "id"
+    required = {
+        id_key,
+        "stackLevel",
+        "chargingProfilePurpose",
+        "chargingProfileKind",
+        "chargingSchedule",
+    }
+    _check_keys(profile, keys["profile"], required, pp, bad)
+    if id_key in profile and not _is_json_int(profile[id_key]):
+        bad(3, f"{pp}.{id_key}", f"must be an int. Got {profile[id_key]!r} instead.")
+    stack = profile.get("stackLevel")
+    if "stackLevel" in profile:
+        if not _is_json_int(stack):
+            bad(3, f"{pp}.stackLevel", f"must be an int. Got {stack!r} instead.")
+        elif stack < 0 or (max_stack_level is not None and stack > max_stack_level):
+            bad(11, f"{pp}.stackLevel", f"must be in 0..{max_stack_level}. Got {stack} instead.")
+    purpose = profile.get("chargingProfilePurpose")
+    if "chargingProfilePurpose" in profile and purpose not in _PURPOSES[version]:
+        bad(1, f"{pp}.chargingProfilePurpose", f"unknown purpose {purpose!r}.")
+    if purpose == "ChargingStationExternalConstraints":
+        bad(5, f"{pp}.chargingProfilePurpose", "never send ChargingStationExternalConstraints.")
+    kind = profile.get("chargingProfileKind")
+    if "chargingProfileKind" in profile and kind not in _KINDS:
+        bad(1, f"{pp}.chargingProfileKind", f"unknown kind {kind!r}.")
+    if purpose in ("ChargePointMaxProfile", "ChargingStationMaxProfile"):
+        if target is not None and target != 0:
+            bad(7, target_key, f"a {purpose} goes on connector/EVSE 0. Got {target} instead.")
+        if kind == "Relative":
+            bad(7, f"{pp}.chargingProfileKind", f"a {purpose} must not be Relative.")
+    tx = profile.get("transactionId")
+    if purpose == "TxProfile":
+        if target is not None and target <= 0:
+            bad(8, target_key, "a TxProfile goes on a connector/EVSE > 0.")
+        if not v16 and "transactionId" not in profile:
+            bad(8, f"{pp}.transactionId", "a 2.x TxProfile needs the transactionId.")
+    elif "transactionId" in profile:
+        bad(9, f"{pp}.transactionId", "only a TxProfile carries a transactionId.")
+    if "transactionId" in profile:
+        if v16 and not _is_json_int(tx):
+            bad(3, f"{pp}.transactionId", f"must be an int in 1.6. Got {tx!r} instead.")
+        if not v16 and (not isinstance(tx, str) or len(tx) > 36):
+            bad(3, f"{pp}.transactionId", f"must be a str of <= 36 chars. Got {tx!r} instead.")
+    if kind == "Recurring" and profile.get("recurrencyKind") not in _RECURRENCY:
+        bad(18, f"{pp}.recurrencyKind", "a Recurring profile needs Daily or Weekly.")
+    valid = {}
+    for k in ("validFrom", "validTo"):
+        if k in profile:
+            valid[k] = _check_datetime(profile[k], f"{pp}.{k}", bad)
+    if valid.get("validFrom") and valid.get("validTo") and valid["validFrom"] >= valid["validTo"]:
+        bad(20, f"{pp}.validFrom", "must be before validTo.")
+
+    sched = profile.get("chargingSchedule")
+    if v16:
+        if "chargingSchedule" in profile and not isinstance(sched, dict):
+            bad(1, f"{pp}.chargingSchedule", "must be a single object in 1.6.")
+            return out
+        schedules = [(f"{pp}.chargingSchedule", sched)] if sched is not None else []
+    else:
+        if "chargingSchedule" in profile and not isinstance(sched, list):
+            bad(1, f"{pp}.chargingSchedule", "must be an array in 2.x.")
+            return out
+        sched = sched or []
+        if "chargingSchedule" in profile and len(sched) != 1:
+            bad(25, f"{pp}.chargingSchedule", f"must hold exactly one schedule. Got {len(sched)}.")
+        schedules = [(f"{pp}.chargingSchedule[{j}]", s) for j, s in enumerate(sched)]
+    cap = max_periods if v16 else min(max_periods, _SCHEMA_MAX_PERIODS_2X)
+    for path, s in schedules:
+        _check_schedule(
+            s, path, version, kind, "validTo" in profile, min_current_a, cap, rate_units, bad
+        )
+    return out
+
+
+def _check_schedule(
+    s: Any,
+    path: str,
+    version: str,
+    kind: Any,
+    has_valid_to: bool,
+    min_current_a: float,
+    max_periods: int,
+    rate_units: Sequence[str] | None,
+    bad: Any,
+) -> None:
+    keys = _KEYS[version]
+    if not isinstance(s, dict):
+        bad(1, path, "must be an object.")
+        return
+    required = {"chargingRateUnit", "chargingSchedulePeriod"} | (
+        set() if version == "1.6" else {"id"}
+    )
+    _check_keys(s, keys["schedule"], required, path, bad)
+    if "id" in s and not _is_json_int(s["id"]):
+        bad(3, f"{path}.id", f"must be an int. Got {s['id']!r} instead.")
+    if kind in ("Absolute", "Recurring") and "startSchedule" not in s:
+        bad(17, f"{path}.startSchedule", f"an {kind} profile needs startSchedule.")
+    if kind == "Relative" and "startSchedule" in s:
+        bad(17, f"{path}.startSchedule", "a Relative profile must not have startSchedule.")
+    if "startSchedule" in s:
+        _check_datetime(s["startSchedule"], f"{path}.startSchedule", bad)
+    duration = s.get("duration")
+    if "duration" in s:
+        if not _is_json_int(duration):
+            bad(3, f"{path}.duration", f"must be an int. Got {duration!r} instead.")
+            duration = None
+        elif duration <= 0:
+            bad(24, f"{path}.duration", f"must be > 0. Got {duration} instead.")
+            duration = None
+    elif kind == "Absolute" and not has_valid_to:
+        bad(
+            45,
+            f"{path}.duration",
+            "missing: an Absolute profile without duration or validTo stays in force indefinitely.",
+        )
+    unit = s.get("chargingRateUnit")
+    if "chargingRateUnit" in s:
+        if unit not in _UNITS:
+            bad(26, f"{path}.chargingRateUnit", f"must be 'A' or 'W'. Got {unit!r} instead.")
+        elif rate_units is not None and unit not in rate_units:
+            bad(26, f"{path}.chargingRateUnit", f"{unit!r} is not in the station's {rate_units}.")
+    if "minChargingRate" in s:
+        _check_limit(s["minChargingRate"], f"{path}.minChargingRate", None, 0.0, bad)
+    periods = s.get("chargingSchedulePeriod")
+    if "chargingSchedulePeriod" not in s:
+        return
+    if not isinstance(periods, list):
+        bad(1, f"{path}.chargingSchedulePeriod", "must be an array.")
+        return
+    pp = f"{path}.chargingSchedulePeriod"
+    if not periods:
+        bad(27, pp, "must hold at least one period.")
+    if len(periods) > max_periods:
+        bad(27, pp, f"has {len(periods)} periods; the station accepts at most {max_periods}.")
+    last: int | None = None
+    for j, per in enumerate(periods):
+        ppj = f"{pp}[{j}]"
+        if not isinstance(per, dict):
+            bad(1, ppj, "must be an object.")
+            continue
+        _check_keys(per, keys["period"], {"startPeriod", "limit"}, ppj, bad)
+        sp = per.get("startPeriod")
+        if "startPeriod" in per:
+            if not _is_json_int(sp):
+                bad(3, f"{ppj}.startPeriod", f"must be an int. Got {sp!r} instead.")
+            else:
+                if j == 0 and sp != 0:
+                    bad(28, f"{ppj}.startPeriod", f"the first period must start at 0. Got {sp}.")
+                if last is not None and sp <= last:
+                    bad(29, f"{ppj}.startPeriod", f"must be > the previous {last}. Got {sp}.")
+                if duration is not None and sp >= duration:
+                    bad(
+                        24,
+                        f"{ppj}.startPeriod",
+                        f"starts at {sp} s, not before duration {duration} s.",
+                    )
+                last = sp
+        if "limit" in per:
+            _check_limit(per["limit"], f"{ppj}.limit", unit, min_current_a, bad)
+        nph = per.get("numberPhases")
+        if "numberPhases" in per and (not _is_json_int(nph) or nph not in (1, 2, 3)):
+            bad(33, f"{ppj}.numberPhases", f"must be 1, 2 or 3. Got {nph!r} instead.")
+        if "phaseToUse" in per:
+            ptu = per["phaseToUse"]
+            if not _is_json_int(ptu) or ptu not in (1, 2, 3) or nph != 1:
+                bad(35, f"{ppj}.phaseToUse", "must be 1..3 and only with numberPhases=1.")
+
+
+def _check_limit(value: Any, path: str, unit: Any, min_current_a: float, bad: Any) -> None:
+    if not _is_json_number(value) or not math.isfinite(value):
+        bad(3, path, f"must be a finite number. Got {value!r} instead.")
+        return
+    if value < 0:
+        bad(31, path, f"must be >= 0. Got {value!r} instead.")
+    try:
+        on_grid = Decimal(repr(value)) % Decimal("0.1") == 0
+    except InvalidOperation:
+        on_grid = False
+    if not on_grid:
+        bad(30, path, f"must be a multiple of 0.1 (at most one decimal). Got {value!r} instead.")
+    if unit == "A" and 0 < value < min_current_a:
+        bad(32, path, f"a current must be 0 or >= {min_current_a} A. Got {value!r} instead.")
+
+
+def _check_datetime(value: Any, path: str, bad: Any) -> datetime | None:
+    if not isinstance(value, str) or not _DATETIME_RE.match(value):
+        bad(19, path, f"must be RFC 3339 UTC like '2024-03-01T12:00:00.000Z'. Got {value!r}.")
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        bad(19, path, f"is not a valid date-time: {value!r}.")
+        return None
+
+
+def _check_keys(obj: dict, allowed: frozenset, required: set, path: str, bad: Any) -> None:
+    for k in obj:
+        if k not in allowed:
+            bad(1, f"{path}.{k}", "is not a key of the schema.")
+    for k in sorted(required - obj.keys()):
+        bad(2, f"{path}.{k}", "is required.")
+
+
+def _check_json_values(obj: Any, path: str, bad: Any) -> None:
+    """No None/NaN anywhere and only JSON types (rules 1, 3)."""
+    if obj is None:
+        bad(3, path, "must not be None (null).")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                bad(3, path, f"has a non-str key {k!r}.")
+            _check_json_values(v, f"{path}.{k}", bad)
+    elif isinstance(obj, list):
+        for j, v in enumerate(obj):
+            _check_json_values(v, f"{path}[{j}]", bad)
+    elif not isinstance(obj, str | int | float) or isinstance(obj, np.generic):
+        bad(3, path, f"is not a JSON value: {type(obj).__name__}.")

@@ -1,0 +1,304 @@
+"""build_problem(): the one boundary where pandas inputs become numpy arrays.
+
+Solvers see only :class:`ProblemArrays`. The decision variable everywhere is the
+charging **rate in kW** of each session in each slot while the EV is present; the
+energy of a slot is ``rate * present_fraction * step_h``.
+
+Loads on the tree are expressed with 4 rows per node: the current on L1, L2, L3 (A)
+and the total power (kW). ``coef[s, r]`` is how much one kW of session ``s`` adds to
+row ``r`` of every node on its path to the root, and ``cap[n, r, t]`` is what row
+``r`` of node ``n`` may carry in slot ``t`` (``inf`` when unlimited).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .model import PHASES, Evse, Forecast, Node, Session, Site, Tariff
+from .timegrid import TimeGrid, align_series
+
+__all__ = [
+    "ProblemArrays",
+    "build_problem",
+    "evse_phase_weights",
+    "floor_to_grid",
+    "ceil_to_grid",
+    "N_ROWS",
+]
+
+#: Rows per node: current on L1, L2, L3 (A) and total power (kW).
+N_ROWS = 4
+
+
+def floor_to_grid(x: np.ndarray | float, grid: float = 0.1) -> np.ndarray:
+    """Round down to a multiple of ``grid`` (within 1e-6 steps of a point = on it)."""
+    return np.floor(np.asarray(x, dtype=np.float64) / grid + 1e-6) * grid
+
+
+def ceil_to_grid(x: np.ndarray | float, grid: float = 0.1) -> np.ndarray:
+    """Round up to a multiple of ``grid`` (within 1e-6 steps of a point = on it)."""
+    return np.ceil(np.asarray(x, dtype=np.float64) / grid - 1e-6) * grid
+
+
+def evse_phase_weights(
+    evse: Evse, ev_phases: int | None, site_voltage_v: float
+) -> tuple[np.ndarray, float]:
+    """Site-phase current per A of conductor current, and kW per A, for an AC session.
+
+    Parameters
+    ----------
+    evse : Evse
+        An AC EVSE.
+    ev_phases : int or None
+        Phases the EV uses (default: all of the EVSE's).
+    site_voltage_v : float
+        Line-to-neutral voltage of the site.
+
+    Returns
+    -------
+    weights : numpy.ndarray
+        Shape (3,): current on site L1, L2, L3 per A drawn by the EV on each conductor.
+    kw_per_a : float
+        Power in kW per A of conductor current.
+    """
+    w = np.zeros(3)
+    phases = evse.phases or 3
+    if phases == 3:
+        rotation = evse.phase_rotation or "RST"
+        k = ev_phases or 3
+        for letter in rotation[:k]:
+            w["RST".index(letter)] = 1.0
+        v = evse.voltage_v or site_voltage_v
+        return w, k * v / 1000.0
+    wiring = evse.phase or "L1"
+    if "-" in wiring:
+        a, b = wiring.split("-")
+        w[PHASES.index(a)] = 1.0
+        w[PHASES.index(b)] = 1.0
+        v = evse.voltage_v or math.sqrt(3.0) * site_voltage_v
+        return w, v / 1000.0
+    w[PHASES.index(wiring)] = 1.0
+    return w, (evse.voltage_v or site_voltage_v) / 1000.0
+
+
+@dataclass(frozen=True)
+class ProblemArrays:
+    """The planning problem as arrays (S sessions, T slots, N nodes).
+
+    Attributes
+    ----------
+    grid : TimeGrid
+    session_ids, evse_ids, node_ids : tuple of str
+    session_evse : (S,) int, index into ``evse_ids``.
+    present : (S, T) float, fraction of each slot the EV is plugged in.
+    pmax_kw : (S, T) float, highest rate in kW (0 where absent).
+    pmin_kw : (S,) float, lowest non-zero rate in kW (min current rule).
+    energy_kwh : (S,) float, energy requested.
+    priority : (S,) float.
+    coef : (S, 4) float, row load per kW.
+    path : (S, D) int, node indices from the EVSE's parent to the root, padded with -1.
+    cap : (N, 4, T) float, row capacity (inf = none), net of base load and PV at the root.
+    price_import_per_kwh, price_export_per_kwh : (T,) float.
+    pv_surplus_kw : (T,) float, PV above base load (lowest PV, highest load in the slot).
+    net_base_kw : (T,) float, base load minus PV at the root (for site import).
+    kw_per_a : (S,) float, kW per A of conductor current (0 for DC).
+    dc : (S,) bool.
+    """
+
+    grid: TimeGrid
+    session_ids: tuple[str, ...]
+    evse_ids: tuple[str, ...]
+    node_ids: tuple[str, ...]
+    session_evse: np.ndarray
+    present: np.ndarray
+    pmax_kw: np.ndarray
+    pmin_kw: np.ndarray
+    energy_kwh: np.ndarray
+    priority: np.ndarray
+    coef: np.ndarray
+    path: np.ndarray
+    cap: np.ndarray
+    price_import_per_kwh: np.ndarray
+    price_export_per_kwh: np.ndarray
+    pv_surplus_kw: np.ndarray
+    net_base_kw: np.ndarray
+    kw_per_a: np.ndarray
+    dc: np.ndarray
+
+    @property
+    def n_sessions(self) -> int:
+        """Number of sessions S."""
+        return len(self.session_ids)
+
+    @property
+    def n_slots(self) -> int:
+        """Number of slots T."""
+        return self.grid.n_slots
+
+
+def _aligned(
+    value: float | pd.Series | None, grid: TimeGrid, how: str, default: float
+) -> np.ndarray:
+    if value is None:
+        return np.full(grid.n_slots, default)
+    if isinstance(value, pd.Series):
+        return align_series(value, grid, how)
+    return np.full(grid.n_slots, float(value))
+
+
+def _node_current_caps(node: Node, grid: TimeGrid) -> np.ndarray:
+    """(3, T) per-phase current limits of a node (inf where none)."""
+    out = np.full((3, grid.n_slots), np.inf)
+    lim = node.limit_a
+    if lim is None:
+        return out
+    if isinstance(lim, pd.DataFrame):
+        for col in lim.columns:
+            out[PHASES.index(col)] = align_series(lim[col], grid, "min")
+    elif isinstance(lim, pd.Series):
+        out[:] = align_series(lim, grid, "min")
+    elif isinstance(lim, (tuple, list)):
+        for k, v in enumerate(lim):
+            if v is not None:
+                out[k] = float(v)
+    else:
+        out[:] = float(lim)
+    return out
+
+
+def build_problem(
+    site: Site,
+    sessions: Sequence[Session],
+    grid: TimeGrid,
+    tariff: Tariff | None = None,
+    forecast: Forecast | None = None,
+) -> ProblemArrays:
+    """Turn validated inputs into :class:`ProblemArrays`.
+
+    Parameters
+    ----------
+    site, sessions, tariff, forecast
+        Validated inputs (see :func:`chargeplan.validate`).
+    grid : TimeGrid
+        The time axis.
+
+    Returns
+    -------
+    ProblemArrays
+    """
+    T = grid.n_slots
+    nodes = list(site.nodes)
+    node_index = {n.id: i for i, n in enumerate(nodes)}
+    evses = list(site.evses)
+    evse_index = {e.id: i for i, e in enumerate(evses)}
+    V = float(site.voltage_v)
+
+    # node paths to the root
+    parent_idx = [node_index[n.parent] if n.parent is not None else -1 for n in nodes]
+    paths: list[list[int]] = []
+    for i in range(len(nodes)):
+        p, cur = [], i
+        while cur != -1:
+            p.append(cur)
+            cur = parent_idx[cur]
+        paths.append(p)
+    depth = max((len(p) for p in paths), default=1)
+
+    # forecasts at the root, conservative within a slot
+    if forecast is not None:
+        pv_min = _aligned(forecast.pv_kw, grid, "min", 0.0)
+        base_max = _aligned(forecast.base_load_kw, grid, "max", 0.0)
+    else:
+        pv_min = base_max = np.zeros(T)
+    net_base = base_max - pv_min
+
+    cap = np.full((len(nodes), 4, T), np.inf)
+    root = next(i for i, n in enumerate(nodes) if n.parent is None)
+    for i, n in enumerate(nodes):
+        cap[i, :3] = _node_current_caps(n, grid)
+        cap[i, 3] = _aligned(n.limit_kw, grid, "min", np.inf)
+    cap[root, :3] -= net_base * 1000.0 / (3.0 * V)
+    cap[root, 3] -= net_base
+    np.maximum(cap, 0.0, out=cap)
+
+    S = len(sessions)
+    present = np.zeros((S, T))
+    pmax = np.zeros((S, T))
+    pmin = np.zeros(S)
+    energy = np.zeros(S)
+    prio = np.ones(S)
+    coef = np.zeros((S, 4))
+    path = np.full((S, depth), -1, dtype=np.int64)
+    kw_per_a = np.zeros(S)
+    dc = np.zeros(S, dtype=bool)
+    sess_evse = np.zeros(S, dtype=np.int64)
+    for s, sess in enumerate(sessions):
+        e_i = evse_index[sess.evse]
+        evse = evses[e_i]
+        sess_evse[s] = e_i
+        present[s] = grid.fraction_present(pd.Timestamp(sess.arrival), pd.Timestamp(sess.departure))
+        p = paths[node_index[evse.parent]]
+        path[s, : len(p)] = p
+        energy[s] = sess.requested_energy_kwh()
+        prio[s] = float(sess.priority)
+        limits_kw = [x for x in (evse.max_power_kw, sess.max_power_kw) if x is not None]
+        if evse.dc:
+            dc[s] = True
+            coef[s, :3] = 1000.0 / (3.0 * V)
+            rate_max = min(limits_kw)
+            rate_max = float(floor_to_grid(rate_max * 1e4)) / 1e4  # 0.1 W grid
+            rate_min = float(sess.min_power_kw or 0.0)
+        else:
+            w, kpa = evse_phase_weights(evse, sess.phases, V)
+            kw_per_a[s] = kpa
+            coef[s, :3] = w / kpa
+            amps = [x for x in (evse.max_current_a, sess.max_current_a) if x is not None]
+            amps += [x / kpa for x in limits_kw]
+            i_max = float(floor_to_grid(min(amps)))
+            i_min = float(ceil_to_grid(max(evse.min_current_a, sess.min_current_a or 0.0)))
+            if sess.min_power_kw is not None:
+                i_min = max(i_min, float(ceil_to_grid(sess.min_power_kw / kpa)))
+            rate_max = i_max * kpa
+            rate_min = i_min * kpa
+            if i_min > i_max:
+                rate_max = 0.0  # cannot charge at all: min above max
+        coef[s, 3] = 1.0
+        pmin[s] = rate_min
+        pmax[s] = np.where(present[s] > 0.0, rate_max, 0.0)
+
+    price_imp = (
+        _aligned(tariff.import_price_per_kwh, grid, "mean", 0.0)
+        if tariff is not None
+        else np.zeros(T)
+    )
+    price_exp = (
+        _aligned(tariff.export_price_per_kwh, grid, "mean", 0.0)
+        if tariff is not None and tariff.export_price_per_kwh is not None
+        else np.zeros(T)
+    )
+    return ProblemArrays(
+        grid=grid,
+        session_ids=tuple(s.id for s in sessions),
+        evse_ids=tuple(e.id for e in evses),
+        node_ids=tuple(n.id for n in nodes),
+        session_evse=sess_evse,
+        present=present,
+        pmax_kw=pmax,
+        pmin_kw=pmin,
+        energy_kwh=energy,
+        priority=prio,
+        coef=coef,
+        path=path,
+        cap=cap,
+        price_import_per_kwh=price_imp,
+        price_export_per_kwh=price_exp,
+        pv_surplus_kw=np.maximum(-net_base, 0.0),
+        net_base_kw=net_base,
+        kw_per_a=kw_per_a,
+        dc=dc,
+    )

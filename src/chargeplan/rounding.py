@@ -1,0 +1,138 @@
+"""From solver rates to what stations can be told: round down, then top up.
+
+Stations take AC limits in steps of 0.1 A (and the min-current rule) and power in
+steps of 0.1 W. :func:`round_rates` rounds every rate *down* to that grid, so
+rounding can never break a limit; the energy lost (up to one 0.1 A step per slot)
+is then given back by :func:`top_up`, which raises rates one grid step at a time
+where every node on the path, the rate limit and the request still allow it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .problem import ProblemArrays, floor_to_grid
+
+__all__ = ["round_rates", "top_up", "finalize_rates"]
+
+
+def round_rates(problem: ProblemArrays, rate_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Round rates down to 0.1 A (AC, 0 below the minimum) or 0.1 W (DC).
+
+    Returns
+    -------
+    rate_kw : numpy.ndarray
+        (S, T) rounded rate in kW.
+    current_a : numpy.ndarray
+        (S, T) conductor current in A (NaN for DC sessions).
+    """
+    rate = np.maximum(np.asarray(rate_kw, dtype=np.float64), 0.0)
+    out = np.zeros_like(rate)
+    current = np.full_like(rate, np.nan)
+    ac = ~problem.dc
+    if ac.any():
+        kpa = problem.kw_per_a[ac][:, None]
+        amps = floor_to_grid(rate[ac] / kpa)
+        i_min = np.round(problem.pmin_kw[ac] / problem.kw_per_a[ac], 6)[:, None]
+        amps = np.round(np.where(amps < i_min - 1e-6, 0.0, amps), 1)
+        current[ac] = amps
+        out[ac] = amps * kpa
+    dc = problem.dc
+    if dc.any():
+        kw = floor_to_grid(rate[dc] * 1000.0) / 1000.0
+        out[dc] = np.where(kw < problem.pmin_kw[dc][:, None] - 1e-9, 0.0, kw)
+    return out, current
+
+
+@njit(cache=True)
+def _top_up(order, slots, rate, amps, present, pmax, energy, coef, path, cap, step_kw, dt_h):
+    S, T = rate.shape
+    resid = cap.copy()
+    for s in range(S):
+        for d in range(path.shape[1]):
+            n = path[s, d]
+            if n < 0:
+                break
+            for r in range(4):
+                if coef[s, r] > 0.0:
+                    for t in range(T):
+                        resid[n, r, t] -= coef[s, r] * rate[s, t]
+    for oi in range(S):
+        s = order[oi]
+        rem = energy[s]
+        for t in range(T):
+            rem -= rate[s, t] * present[s, t] * dt_h
+        for k in range(T):
+            t = slots[k]
+            if rem <= 1e-9:
+                break
+            if rate[s, t] <= 0.0 or present[s, t] <= 0.0:
+                continue  # only raise slots already in use (keeps the min-current rule)
+            h = pmax[s, t] - rate[s, t]
+            for d in range(path.shape[1]):
+                n = path[s, d]
+                if n < 0:
+                    break
+                for r in range(4):
+                    c = coef[s, r]
+                    if c > 0.0:
+                        q = resid[n, r, t] / c
+                        if q < h:
+                            h = q
+            want = rem / (present[s, t] * dt_h)
+            if want < h:
+                h = want
+            steps = np.floor(h / step_kw[s] + 1e-9)
+            if steps < 1.0:
+                continue
+            x = steps * step_kw[s]
+            rate[s, t] += x
+            if amps[s, t] == amps[s, t]:  # AC (not NaN)
+                amps[s, t] = np.round(amps[s, t] + steps * 0.1, 1)
+                rate[s, t] = amps[s, t] * step_kw[s] * 10.0
+            for d in range(path.shape[1]):
+                n = path[s, d]
+                if n < 0:
+                    break
+                for r in range(4):
+                    if coef[s, r] > 0.0:
+                        resid[n, r, t] -= coef[s, r] * x
+            rem -= x * present[s, t] * dt_h
+
+
+def top_up(problem: ProblemArrays, rate_kw: np.ndarray, current_a: np.ndarray) -> None:
+    """Give back energy lost to rounding, in place, one grid step at a time.
+
+    Sessions are visited by priority (then input order) and slots cheapest first;
+    only slots a session already uses are raised, so the min-current rule holds.
+    A small safety margin (1e-9) is kept against every capacity.
+    """
+    S = problem.n_sessions
+    if S == 0:
+        return
+    step_kw = np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)
+    order = np.lexsort((np.arange(S), -problem.priority)).astype(np.int64)
+    slots = np.lexsort((np.arange(problem.n_slots), problem.price_import_per_kwh)).astype(np.int64)
+    cap = problem.cap - 1e-9
+    _top_up(
+        order,
+        slots,
+        rate_kw,
+        current_a,
+        problem.present,
+        problem.pmax_kw,
+        problem.energy_kwh,
+        problem.coef,
+        problem.path,
+        cap,
+        step_kw,
+        problem.grid.step_h,
+    )
+
+
+def finalize_rates(problem: ProblemArrays, rate_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Round solver rates down to the station grid, then top up; see the module docstring."""
+    rate, current = round_rates(problem, rate_kw)
+    top_up(problem, rate, current)
+    return rate, current

@@ -1,0 +1,270 @@
+"""Greedy planner in numba: price-aware filling under residual capacity of every node.
+
+Algorithm
+---------
+Sessions are taken one at a time (higher priority first, then in deadline or laxity
+order). Each fills its slots cheapest first: the slots are ranked once by effective
+price, where a slot with PV surplus (PV above base load) is split into a "surplus"
+part priced at the export price (the revenue given up by using it) and a "grid" part
+at the import price; ties go to the earlier slot. In each slot the session takes as
+much as its rate limit, the residual capacity of every row (L1, L2, L3 current and
+total kW) of every node on its path to the root, and its remaining energy allow.
+
+The min-current rule (rate 0 or >= the minimum) is kept exactly: a slot whose
+capacity cannot carry the minimum is skipped; when only the last bit of energy is
+left and it is below the minimum, the slot is filled at the minimum and the excess
+is taken back from the session's most expensive slots (which stay at or above the
+minimum); if that is impossible the small rest stays unmet and is reported.
+
+The planner runs two orderings, earliest deadline first and least laxity first,
+and keeps the plan with less priority-weighted unmet energy, then the cheaper one.
+Everything is deterministic: the same input gives the same output bit for bit.
+
+Cold start: the kernels are compiled with ``cache=True``. The first call in a fresh
+environment compiles them (a few seconds); later processes load the cache (well
+under a second). See ``benchmarks/README.md`` for measured figures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..problem import ProblemArrays
+
+__all__ = ["solve_greedy", "greedy_fill"]
+
+_TOL = 1e-9
+
+
+@njit(cache=True)
+def _headroom(s, t, coef, rows, n_rows, path, cap):
+    """Largest extra rate (kW) session s can add in slot t without overloading a node."""
+    h = np.inf
+    for d in range(path.shape[1]):
+        n = path[s, d]
+        if n < 0:
+            break
+        for k in range(n_rows[s]):
+            r = rows[s, k]
+            q = cap[n, r, t] / coef[s, r]
+            if q < h:
+                h = q
+    return h
+
+
+@njit(cache=True)
+def _apply(s, t, x, coef, rows, n_rows, path, cap):
+    """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
+    for d in range(path.shape[1]):
+        n = path[s, d]
+        if n < 0:
+            break
+        for k in range(n_rows[s]):
+            r = rows[s, k]
+            cap[n, r, t] -= coef[s, r] * x
+
+
+@njit(cache=True)
+def greedy_fill(
+    order, sub_t, sub_kind, present, pmax, pmin, energy, coef, path, cap0, surplus0, dt_h
+):
+    """One greedy pass; returns the rate matrix (S, T) in kW.
+
+    Parameters
+    ----------
+    order : (S,) int64
+        Session order.
+    sub_t, sub_kind : (K,) int64
+        Sub-slots in increasing effective price: slot index and kind (0 = PV surplus
+        part, 1 = grid part).
+    present, pmax : (S, T) float64
+    pmin, energy : (S,) float64
+    coef : (S, 4) float64
+    path : (S, D) int64
+    cap0 : (N, 4, T) float64
+        Row capacities (not modified).
+    surplus0 : (T,) float64
+        PV surplus in kW (not modified).
+    dt_h : float
+        Slot length in hours.
+    """
+    S, T = present.shape
+    cap = cap0.copy()
+    surplus = surplus0.copy()
+    p = np.zeros((S, T))
+    rows = np.zeros((S, 4), dtype=np.int64)
+    n_rows = np.zeros(S, dtype=np.int64)
+    for s in range(S):
+        m = 0
+        for r in range(4):
+            if coef[s, r] > 0.0:
+                rows[s, m] = r
+                m += 1
+        n_rows[s] = m
+    K = sub_t.shape[0]
+    for oi in range(S):
+        s = order[oi]
+        rem = energy[s]
+        if rem <= _TOL:
+            continue
+        for k in range(K):
+            if rem <= _TOL:
+                break
+            t = sub_t[k]
+            f = present[s, t]
+            if f <= 0.0:
+                continue
+            room = pmax[s, t] - p[s, t]
+            if room <= _TOL:
+                continue
+            kind = sub_kind[k]
+            if kind == 0 and surplus[t] <= _TOL:
+                continue
+            h = _headroom(s, t, coef, rows, n_rows, path, cap)
+            if h > room:
+                h = room
+            if h <= _TOL:
+                continue
+            x = h
+            if kind == 0 and x > surplus[t]:
+                x = surplus[t]
+            want = rem / (f * dt_h)
+            if x > want:
+                x = want
+            if p[s, t] + x < pmin[s] - _TOL:
+                need = pmin[s] - p[s, t]
+                if kind == 0 or h < need or want >= need:
+                    continue  # surplus part too small (grid part comes later) or no capacity
+                # the last bit of energy is below the minimum rate: take the minimum here
+                # and give the excess back from the most expensive slots of this session
+                excess = (need - want) * f * dt_h
+                avail = 0.0
+                for kk in range(K - 1, -1, -1):
+                    if sub_kind[kk] == 0:
+                        continue  # each slot once (its grid part)
+                    tt = sub_t[kk]
+                    if tt != t and p[s, tt] > pmin[s] + _TOL:
+                        avail += (p[s, tt] - pmin[s]) * present[s, tt] * dt_h
+                if avail < excess - _TOL:
+                    continue
+                for kk in range(K - 1, -1, -1):
+                    if excess <= _TOL:
+                        break
+                    if sub_kind[kk] == 0:
+                        continue
+                    tt = sub_t[kk]
+                    if tt == t or p[s, tt] <= pmin[s] + _TOL:
+                        continue
+                    ft = present[s, tt] * dt_h
+                    d = min(p[s, tt] - pmin[s], excess / ft)
+                    p[s, tt] -= d
+                    _apply(s, tt, -d, coef, rows, n_rows, path, cap)
+                    excess -= d * ft
+                    rem += d * ft
+                x = need
+            p[s, t] += x
+            _apply(s, t, x, coef, rows, n_rows, path, cap)
+            used = x if x < surplus[t] else surplus[t]
+            surplus[t] -= used
+            rem -= x * f * dt_h
+    return p
+
+
+def _sub_slots(problem: ProblemArrays) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-slots ranked by effective price, then time, then surplus before grid."""
+    T = problem.n_slots
+    t_all = np.arange(T, dtype=np.int64)
+    has_surplus = problem.pv_surplus_kw > _TOL
+    t_sur = t_all[has_surplus]
+    sub_t = np.concatenate([t_sur, t_all])
+    sub_kind = np.concatenate([np.zeros(len(t_sur), np.int64), np.ones(T, np.int64)])
+    price = np.concatenate(
+        [problem.price_export_per_kwh[has_surplus], problem.price_import_per_kwh]
+    )
+    idx = np.lexsort((sub_kind, sub_t, price))
+    return np.ascontiguousarray(sub_t[idx]), np.ascontiguousarray(sub_kind[idx])
+
+
+def session_orders(problem: ProblemArrays) -> dict[str, np.ndarray]:
+    """Earliest-deadline-first and least-laxity-first orders (higher priority first)."""
+    present = problem.present
+    T = problem.n_slots
+    dt_h = problem.grid.step_h
+    any_present = present > 0.0
+    # last slot with presence (deadline); sessions never present sort last
+    last = np.where(any_present.any(axis=1), T - 1 - np.argmax(any_present[:, ::-1], axis=1), T)
+    peak = problem.pmax_kw.max(axis=1)
+    avail_h = present.sum(axis=1) * dt_h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need_h = np.where(peak > 0.0, problem.energy_kwh / peak, np.inf)
+    laxity = avail_h - need_h
+    ids = np.arange(problem.n_sessions)
+    neg_prio = -problem.priority
+    return {
+        "edf": np.lexsort((ids, laxity, last, neg_prio)).astype(np.int64),
+        "llf": np.lexsort((ids, last, laxity, neg_prio)).astype(np.int64),
+    }
+
+
+def delivered_kwh(problem: ProblemArrays, power_kw: np.ndarray) -> np.ndarray:
+    """Energy per session in kWh for a rate matrix."""
+    return (power_kw * problem.present).sum(axis=1) * problem.grid.step_h
+
+
+def site_energy_cost(problem: ProblemArrays, power_kw: np.ndarray) -> float:
+    """Import cost minus export revenue over the horizon for a rate matrix."""
+    site_kw = problem.net_base_kw + (power_kw * problem.present).sum(axis=0)
+    imp = np.maximum(site_kw, 0.0)
+    exp = np.maximum(-site_kw, 0.0)
+    dt_h = problem.grid.step_h
+    return float(
+        ((imp * problem.price_import_per_kwh) - exp * problem.price_export_per_kwh).sum() * dt_h
+    )
+
+
+def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
+    """Plan with the greedy heuristic.
+
+    Parameters
+    ----------
+    problem : ProblemArrays
+
+    Returns
+    -------
+    power_kw : numpy.ndarray
+        (S, T) rate in kW.
+    info : dict
+        ``ordering`` kept, and the weighted unmet energy and cost of each ordering tried.
+    """
+    sub_t, sub_kind = _sub_slots(problem)
+    best = None
+    info: dict = {"orderings": {}}
+    for name, order in session_orders(problem).items():
+        p = greedy_fill(
+            order,
+            sub_t,
+            sub_kind,
+            problem.present,
+            problem.pmax_kw,
+            problem.pmin_kw,
+            problem.energy_kwh,
+            problem.coef,
+            problem.path,
+            problem.cap,
+            problem.pv_surplus_kw,
+            problem.grid.step_h,
+        )
+        unmet = float(
+            (
+                np.maximum(problem.energy_kwh - delivered_kwh(problem, p), 0.0) * problem.priority
+            ).sum()
+        )
+        cost = site_energy_cost(problem, p)
+        info["orderings"][name] = {"weighted_unmet_kwh": unmet, "cost": cost}
+        key = (round(unmet, 9), round(cost, 9))
+        if best is None or key < best[0]:
+            best = (key, name, p)
+    assert best is not None
+    info["ordering"] = best[1]
+    return best[2], info

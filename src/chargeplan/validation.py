@@ -1,0 +1,631 @@
+"""Input validation: every problem collected, one :class:`InputError` naming each field.
+
+Validation only reads its inputs; nothing is mutated, whatever the outcome. Size
+bounds are checked from lengths before any array is allocated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import InputError, Problem
+from .model import (
+    PHASE_ROTATIONS,
+    SINGLE_PHASE_WIRINGS,
+    Evse,
+    Forecast,
+    Node,
+    Session,
+    Site,
+    Tariff,
+)
+from .timegrid import TimeGrid, series_coverage, to_timedelta
+
+__all__ = ["validate", "MAX_SESSIONS", "MAX_SLOTS", "MAX_CELLS", "MAX_NODES", "MAX_DEPTH"]
+
+#: Most sessions one plan accepts.
+MAX_SESSIONS = 100_000
+#: Most time slots one plan accepts.
+MAX_SLOTS = 20_000
+#: Most session x slot cells one plan accepts (20 million float64 = 160 MB per array).
+MAX_CELLS = 20_000_000
+#: Most nodes in a site tree.
+MAX_NODES = 100_000
+#: Deepest node tree (levels from the root down to an EVSE's parent).
+MAX_DEPTH = 32
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str, value: Any = None) -> None:
+        self.problems.append(Problem(path, message, value))
+
+    def param(self, path: str, owner: str, name: str, constraint: str, value: Any) -> None:
+        self.add(
+            f"{path}.{name}",
+            f"The '{name}' parameter of {owner} must be {constraint}. Got {value!r} instead.",
+            value,
+        )
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
+        x, (bool, np.bool_)
+    )
+
+
+def _check_number(
+    c: _Collector,
+    path: str,
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    lo: float | None = 0.0,
+    lo_strict: bool = False,
+    hi: float | None = None,
+    optional: bool = True,
+) -> bool:
+    """Check a scalar; return True when it is a usable number."""
+    if value is None:
+        if not optional:
+            c.param(path, owner, name, "given", value)
+        return False
+    if not _is_number(value):
+        c.param(path, owner, name, "a real number", value)
+        return False
+    if not math.isfinite(float(value)):
+        c.param(path, owner, name, "finite (not NaN or inf)", value)
+        return False
+    if lo is not None and (value < lo or (lo_strict and value == lo)):
+        c.param(path, owner, name, f"{'>' if lo_strict else '>='} {lo:g}", value)
+        return False
+    if hi is not None and value > hi:
+        c.param(path, owner, name, f"<= {hi:g}", value)
+        return False
+    return True
+
+
+def _check_timestamp(
+    c: _Collector, path: str, owner: str, name: str, value: Any
+) -> pd.Timestamp | None:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        c.param(path, owner, name, "a timestamp", value)
+        return None
+    if ts is pd.NaT or pd.isna(ts):
+        c.param(path, owner, name, "a timestamp (not NaT)", value)
+        return None
+    if ts.tz is None:
+        c.param(path, owner, name, "time-zone aware", value)
+        return None
+    return ts
+
+
+def _check_series_index(
+    c: _Collector, where: str, s: pd.Series | pd.DataFrame, grid: TimeGrid | None
+) -> None:
+    idx = s.index
+    if not isinstance(idx, pd.DatetimeIndex):
+        c.add(
+            where,
+            f"The index of {where} must be a DatetimeIndex. Got {type(idx).__name__} instead.",
+        )
+        return
+    if idx.tz is None:
+        c.add(where, f"The index of {where} must be time-zone aware. Got a tz-naive index instead.")
+        return
+    if len(idx) < 2:
+        c.add(
+            where,
+            f"{where} must have at least 2 time stamps (use a scalar for a constant). "
+            f"Got {len(idx)} instead.",
+        )
+        return
+    if not idx.is_monotonic_increasing or idx.has_duplicates:
+        c.add(where, f"The index of {where} must be strictly increasing.")
+        return
+    if grid is not None:
+        cov = series_coverage(s)  # type: ignore[arg-type]
+        if cov is None or cov[0] > grid.start or cov[1] < grid.end:
+            first, end = (None, None) if cov is None else cov
+            c.add(
+                where,
+                f"{where} must cover the horizon [{grid.start}, {grid.end}). "
+                f"Got [{first}, {end}) instead.",
+                cov,
+            )
+
+
+def _check_values(c: _Collector, where: str, values: np.ndarray, *, nonneg: bool) -> None:
+    try:
+        v = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        c.add(where, f"The values of {where} must be real numbers.")
+        return
+    bad = ~np.isfinite(v)
+    if bad.any():
+        c.add(
+            where,
+            f"The values of {where} must be finite (not NaN or inf). "
+            f"Got {int(bad.sum())} non-finite value(s) instead.",
+        )
+    elif nonneg and (v < 0).any():
+        c.add(
+            where,
+            f"The values of {where} must be >= 0. Got {float(v.min())!r} instead.",
+            float(v.min()),
+        )
+
+
+def _check_scalar_or_series(
+    c: _Collector,
+    path: str,
+    owner: str,
+    name: str,
+    value: Any,
+    grid: TimeGrid | None,
+    *,
+    nonneg: bool,
+) -> None:
+    if value is None:
+        return
+    if isinstance(value, pd.Series):
+        where = f"{path}.{name}"
+        _check_series_index(c, where, value, grid)
+        _check_values(c, where, value.to_numpy(), nonneg=nonneg)
+    else:
+        _check_number(c, path, owner, name, value, lo=0.0 if nonneg else None)
+
+
+def _check_limit_a(c: _Collector, path: str, value: Any, grid: TimeGrid | None) -> None:
+    if value is None:
+        return
+    where = f"{path}.limit_a"
+    if isinstance(value, pd.DataFrame):
+        extra = [col for col in value.columns if col not in ("L1", "L2", "L3")]
+        if extra or len(value.columns) == 0:
+            c.add(
+                where,
+                f"The columns of {where} must be among 'L1', 'L2', 'L3'. "
+                f"Got {list(value.columns)!r} instead.",
+                list(value.columns),
+            )
+        _check_series_index(c, where, value, grid)
+        _check_values(c, where, value.to_numpy(), nonneg=True)
+    elif isinstance(value, pd.Series):
+        _check_series_index(c, where, value, grid)
+        _check_values(c, where, value.to_numpy(), nonneg=True)
+    elif isinstance(value, (tuple, list)):
+        if len(value) != 3:
+            c.param(path, "Node", "limit_a", "a 3-tuple (L1, L2, L3)", value)
+            return
+        for k, v in enumerate(value):
+            if v is not None:
+                _check_number(c, path, "Node", f"limit_a[{k}]", v)
+    else:
+        _check_number(c, path, "Node", "limit_a", value)
+
+
+def _parse_grid(c: _Collector, start: Any, horizon: Any, step: Any) -> TimeGrid | None:
+    ts = _check_timestamp(c, "optimize", "optimize", "start", start)
+    try:
+        step_td = to_timedelta(step)
+    except (TypeError, ValueError):
+        c.param("optimize", "optimize", "step", "a duration such as '15min'", step)
+        step_td = None
+    try:
+        horizon_td = to_timedelta(horizon)
+    except (TypeError, ValueError):
+        c.param("optimize", "optimize", "horizon", "a duration such as '24h'", horizon)
+        horizon_td = None
+    if step_td is not None:
+        if step_td <= pd.Timedelta(0) or step_td.value % 1_000_000_000:
+            c.param("optimize", "optimize", "step", "a positive whole number of seconds", step)
+            step_td = None
+    if horizon_td is not None and horizon_td <= pd.Timedelta(0):
+        c.param("optimize", "optimize", "horizon", "> 0", horizon)
+        horizon_td = None
+    if step_td is None or horizon_td is None:
+        return None
+    if horizon_td.value % step_td.value:
+        c.add(
+            "optimize.horizon",
+            f"The 'horizon' parameter of optimize must be a whole number of "
+            f"steps of {step_td}. Got {horizon_td} instead.",
+            horizon,
+        )
+        return None
+    n_slots = horizon_td.value // step_td.value
+    if n_slots > MAX_SLOTS:
+        c.add(
+            "optimize.horizon",
+            f"The 'horizon' parameter of optimize must give <= {MAX_SLOTS} "
+            f"slots. Got {n_slots} slots instead.",
+            n_slots,
+        )
+        return None
+    if ts is None:
+        return None
+    return TimeGrid(start=ts, step_s=int(step_td.value // 1_000_000_000), n_slots=int(n_slots))
+
+
+def _check_ids(c: _Collector, kind: str, items: Sequence[Any]) -> dict[str, int]:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        path = f"{kind}[{i}]"
+        ident = getattr(item, "id", None)
+        if not isinstance(ident, str) or not ident:
+            c.add(
+                f"{path}.id",
+                f"The 'id' parameter must be a non-empty string. Got {ident!r} instead.",
+                ident,
+            )
+            continue
+        if ident in seen:
+            c.add(f"{path}.id", f"Duplicate id {ident!r} (also {kind}[{seen[ident]}]).", ident)
+            continue
+        seen[ident] = i
+    return seen
+
+
+def _label(kind: str, i: int, item: Any) -> str:
+    return f"{kind}[{i}] (id={getattr(item, 'id', None)!r})"
+
+
+def _check_nodes(c: _Collector, site: Site, grid: TimeGrid | None) -> dict[str, int]:
+    nodes = list(site.nodes)
+    ids = _check_ids(c, "site.nodes", nodes)
+    for i, n in enumerate(nodes):
+        if not isinstance(n, Node):
+            c.add(
+                f"site.nodes[{i}]",
+                f"site.nodes[{i}] must be a Node. Got {type(n).__name__} instead.",
+            )
+            continue
+        path = _label("site.nodes", i, n)
+        if n.parent is not None and n.parent not in ids:
+            c.add(
+                f"{path}.parent",
+                f"The 'parent' parameter of Node must name a node. "
+                f"Got unknown id {n.parent!r} instead.",
+                n.parent,
+            )
+        _check_limit_a(c, path, n.limit_a, grid)
+        _check_scalar_or_series(c, path, "Node", "limit_kw", n.limit_kw, grid, nonneg=True)
+    roots = [n.id for n in nodes if isinstance(n, Node) and n.parent is None]
+    if len(roots) != 1:
+        c.add(
+            "site.nodes",
+            f"The site must have exactly one root node (parent=None), the grid "
+            f"connection. Got {len(roots)} instead: {roots!r}.",
+            roots,
+        )
+    # cycles: follow parents from every node
+    parent = {n.id: n.parent for n in nodes if isinstance(n, Node)}
+    reported: set[str] = set()
+    for start_id in parent:
+        seen: list[str] = []
+        cur: str | None = start_id
+        while cur is not None and cur in parent and cur not in seen:
+            seen.append(cur)
+            cur = parent[cur]
+        if cur is not None and cur in seen:
+            cycle = seen[seen.index(cur) :]
+            key = min(cycle)
+            if key not in reported:
+                reported.add(key)
+                i = ids.get(key, 0)
+                c.add(
+                    f"{_label('site.nodes', i, nodes[i])}.parent",
+                    f"The node tree has a cycle: {' -> '.join(cycle + [cur])}.",
+                    cycle,
+                )
+        elif len(seen) > MAX_DEPTH + 1:
+            c.add(
+                "site.nodes",
+                f"The node tree must be at most {MAX_DEPTH} levels deep. "
+                f"Got a path of {len(seen)} nodes from {start_id!r} instead.",
+                len(seen),
+            )
+            break
+    return ids
+
+
+def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> None:
+    if e.parent not in node_ids:
+        c.add(
+            f"{path}.parent",
+            f"The 'parent' parameter of Evse must name a node. "
+            f"Got unknown id {e.parent!r} instead.",
+            e.parent,
+        )
+    _check_number(c, path, "Evse", "max_current_a", e.max_current_a)
+    _check_number(c, path, "Evse", "max_power_kw", e.max_power_kw)
+    _check_number(c, path, "Evse", "voltage_v", e.voltage_v, lo=0.0, lo_strict=True)
+    ok_min = _check_number(c, path, "Evse", "min_current_a", e.min_current_a, optional=False)
+    if (
+        not isinstance(e.connector_id, (int, np.integer))
+        or isinstance(e.connector_id, bool)
+        or e.connector_id < 1
+    ):
+        c.param(path, "Evse", "connector_id", "an integer >= 1", e.connector_id)
+    if e.station_id is not None and (not isinstance(e.station_id, str) or not e.station_id):
+        c.param(path, "Evse", "station_id", "a non-empty string", e.station_id)
+    if e.dc:
+        for name in ("phases", "phase", "phase_rotation"):
+            if getattr(e, name) is not None:
+                c.param(path, "Evse", name, "unset for a DC EVSE (dc=True)", getattr(e, name))
+        if e.max_current_a is not None:
+            c.param(
+                path,
+                "Evse",
+                "max_current_a",
+                "unset for a DC EVSE (use max_power_kw)",
+                e.max_current_a,
+            )
+        if e.max_power_kw is None:
+            c.param(path, "Evse", "max_power_kw", "given for a DC EVSE", None)
+        return
+    if e.max_current_a is None and e.max_power_kw is None:
+        c.param(path, "Evse", "max_current_a", "given for an AC EVSE (or max_power_kw)", None)
+    if e.phases is not None and e.phases not in (1, 3):
+        c.param(path, "Evse", "phases", "1 or 3", e.phases)
+    phases = 3 if e.phases is None else e.phases
+    if e.phase_rotation is not None:
+        if phases != 3:
+            c.param(
+                path,
+                "Evse",
+                "phase_rotation",
+                "unset for a 1-phase EVSE (use phase)",
+                e.phase_rotation,
+            )
+        elif e.phase_rotation not in PHASE_ROTATIONS:
+            c.param(path, "Evse", "phase_rotation", f"one of {PHASE_ROTATIONS}", e.phase_rotation)
+    if e.phase is not None:
+        if phases != 1:
+            c.param(path, "Evse", "phase", "unset for a 3-phase EVSE (use phase_rotation)", e.phase)
+        elif e.phase not in SINGLE_PHASE_WIRINGS:
+            c.param(path, "Evse", "phase", f"one of {SINGLE_PHASE_WIRINGS}", e.phase)
+    if (
+        ok_min
+        and e.max_current_a is not None
+        and _is_number(e.max_current_a)
+        and e.min_current_a > e.max_current_a
+    ):
+        c.param(
+            path, "Evse", "min_current_a", f"<= max_current_a ({e.max_current_a})", e.min_current_a
+        )
+
+
+def _check_session(
+    c: _Collector, path: str, s: Session, evses: dict[str, Evse]
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    evse = evses.get(s.evse) if isinstance(s.evse, str) else None
+    if evse is None:
+        c.add(
+            f"{path}.evse",
+            f"The 'evse' parameter of Session must name an EVSE. "
+            f"Got unknown id {s.evse!r} instead.",
+            s.evse,
+        )
+    arr = _check_timestamp(c, path, "Session", "arrival", s.arrival)
+    dep = _check_timestamp(c, path, "Session", "departure", s.departure)
+    window = None
+    if arr is not None and dep is not None:
+        if dep <= arr:
+            c.param(path, "Session", "departure", f"after arrival ({arr})", s.departure)
+        else:
+            window = (arr, dep)
+    has_energy = _check_number(c, path, "Session", "energy_kwh", s.energy_kwh)
+    has_cap = _check_number(
+        c, path, "Session", "battery_capacity_kwh", s.battery_capacity_kwh, lo_strict=True
+    )
+    has_soc = _check_number(c, path, "Session", "soc_now_pct", s.soc_now_pct, hi=100.0)
+    _check_number(c, path, "Session", "soc_target_pct", s.soc_target_pct, hi=100.0)
+    if s.soc_target_pct is not None and s.soc_now_pct is None:
+        c.param(path, "Session", "soc_now_pct", "given with soc_target_pct", None)
+    if (s.battery_capacity_kwh is None) != (s.soc_now_pct is None):
+        name = "battery_capacity_kwh" if s.battery_capacity_kwh is None else "soc_now_pct"
+        c.param(
+            path,
+            "Session",
+            name,
+            "given together with "
+            + ("soc_now_pct" if name == "battery_capacity_kwh" else "battery_capacity_kwh"),
+            None,
+        )
+    if (
+        not has_energy
+        and not (has_cap and has_soc)
+        and s.energy_kwh is None
+        and s.battery_capacity_kwh is None
+        and s.soc_now_pct is None
+    ):
+        c.param(
+            path, "Session", "energy_kwh", "given (or battery_capacity_kwh with soc_now_pct)", None
+        )
+    ok_max = _check_number(c, path, "Session", "max_current_a", s.max_current_a, lo_strict=True)
+    ok_min = _check_number(c, path, "Session", "min_current_a", s.min_current_a)
+    if ok_max and ok_min and s.min_current_a > s.max_current_a:  # type: ignore[operator]
+        c.param(
+            path,
+            "Session",
+            "min_current_a",
+            f"<= max_current_a ({s.max_current_a})",
+            s.min_current_a,
+        )
+    ok_pmax = _check_number(c, path, "Session", "max_power_kw", s.max_power_kw, lo_strict=True)
+    ok_pmin = _check_number(c, path, "Session", "min_power_kw", s.min_power_kw)
+    if ok_pmax and ok_pmin and s.min_power_kw > s.max_power_kw:  # type: ignore[operator]
+        c.param(
+            path, "Session", "min_power_kw", f"<= max_power_kw ({s.max_power_kw})", s.min_power_kw
+        )
+    _check_number(c, path, "Session", "priority", s.priority, lo_strict=True, optional=False)
+    if s.transaction_id is not None and not isinstance(s.transaction_id, (str, int)):
+        c.param(path, "Session", "transaction_id", "a string or an int", s.transaction_id)
+    if s.phases is not None:
+        if s.phases not in (1, 2, 3):
+            c.param(path, "Session", "phases", "1, 2 or 3", s.phases)
+        elif evse is not None:
+            if evse.dc:
+                c.param(path, "Session", "phases", f"unset on DC EVSE {evse.id!r}", s.phases)
+            elif (evse.phases or 3) < s.phases:
+                c.param(
+                    path,
+                    "Session",
+                    "phases",
+                    f"<= the {evse.phases} phase(s) of EVSE {evse.id!r}",
+                    s.phases,
+                )
+    if (
+        evse is not None
+        and evse.dc
+        and (s.max_current_a is not None or s.min_current_a is not None)
+    ):
+        name = "max_current_a" if s.max_current_a is not None else "min_current_a"
+        c.param(
+            path,
+            "Session",
+            name,
+            f"unset on DC EVSE {evse.id!r} (use max_power_kw)",
+            getattr(s, name),
+        )
+    return window
+
+
+def validate(
+    site: Site,
+    sessions: Sequence[Session],
+    *,
+    start: Any,
+    horizon: Any,
+    step: Any,
+    tariff: Tariff | None = None,
+    forecast: Forecast | None = None,
+) -> TimeGrid:
+    """Check every input and return the time grid; raise one InputError listing every problem.
+
+    Parameters
+    ----------
+    site, sessions, start, horizon, step, tariff, forecast
+        As for :func:`chargeplan.optimize`.
+
+    Returns
+    -------
+    TimeGrid
+        The validated time axis.
+
+    Raises
+    ------
+    InputError
+        With one :class:`~chargeplan.exceptions.Problem` per problem found.
+    """
+    c = _Collector()
+    grid = _parse_grid(c, start, horizon, step)
+    if not isinstance(site, Site):
+        c.add(
+            "site",
+            f"The 'site' parameter of optimize must be a Site. Got {type(site).__name__} instead.",
+        )
+        raise InputError(c.problems)
+    try:
+        sessions = list(sessions)
+    except TypeError:
+        c.add("sessions", "The 'sessions' parameter of optimize must be a sequence of Session.")
+        raise InputError(c.problems) from None
+    n_nodes, _n_evses, n_sessions = len(site.nodes), len(site.evses), len(sessions)
+    if n_nodes > MAX_NODES:
+        c.add(
+            "site.nodes", f"A site must have <= {MAX_NODES} nodes. Got {n_nodes} instead.", n_nodes
+        )
+    if n_sessions > MAX_SESSIONS:
+        c.add(
+            "sessions",
+            f"At most {MAX_SESSIONS} sessions are accepted. Got {n_sessions} instead.",
+            n_sessions,
+        )
+    if grid is not None and n_sessions * grid.n_slots > MAX_CELLS:
+        c.add(
+            "sessions",
+            f"sessions x slots must be <= {MAX_CELLS}. Got {n_sessions} x {grid.n_slots} instead.",
+            n_sessions * grid.n_slots,
+        )
+    if c.problems and any(p.path in ("site.nodes", "sessions") for p in c.problems):
+        raise InputError(c.problems)  # too large: stop before walking everything
+    _check_number(c, "site", "Site", "voltage_v", site.voltage_v, lo_strict=True, optional=False)
+    node_ids = _check_nodes(c, site, grid)
+
+    evse_list = list(site.evses)
+    evse_idx = _check_ids(c, "site.evses", evse_list)
+    for i, e in enumerate(evse_list):
+        if not isinstance(e, Evse):
+            c.add(
+                f"site.evses[{i}]",
+                f"site.evses[{i}] must be an Evse. Got {type(e).__name__} instead.",
+            )
+            continue
+        _check_evse(c, _label("site.evses", i, e), e, node_ids)
+    evses = {e.id: e for e in evse_list if isinstance(e, Evse) and isinstance(e.id, str)}
+
+    _check_ids(c, "sessions", sessions)
+    windows: dict[str, list[tuple[pd.Timestamp, pd.Timestamp, int]]] = {}
+    for i, s in enumerate(sessions):
+        if not isinstance(s, Session):
+            c.add(
+                f"sessions[{i}]",
+                f"sessions[{i}] must be a Session. Got {type(s).__name__} instead.",
+            )
+            continue
+        w = _check_session(c, _label("sessions", i, s), s, evses)
+        if w is not None and s.evse in evses:
+            windows.setdefault(s.evse, []).append((w[0], w[1], i))
+    for evse_id, ws in windows.items():
+        ws.sort(key=lambda x: (x[0], x[2]))
+        for (_a0, d0, i0), (a1, _d1, i1) in zip(ws, ws[1:], strict=False):
+            if a1 < d0:
+                c.add(
+                    f"{_label('sessions', i1, sessions[i1])}.arrival",
+                    f"Sessions {sessions[i0].id!r} and {sessions[i1].id!r} overlap on EVSE "
+                    f"{evse_id!r}: arrival {a1} is before departure {d0}.",
+                    a1,
+                )
+    del evse_idx
+
+    if tariff is not None:
+        if not isinstance(tariff, Tariff):
+            c.add(
+                "tariff",
+                f"The 'tariff' parameter of optimize must be a Tariff. Got "
+                f"{type(tariff).__name__} instead.",
+            )
+        else:
+            for name in ("import_price_per_kwh", "export_price_per_kwh"):
+                _check_scalar_or_series(
+                    c, "tariff", "Tariff", name, getattr(tariff, name), grid, nonneg=False
+                )
+    if forecast is not None:
+        if not isinstance(forecast, Forecast):
+            c.add(
+                "forecast",
+                f"The 'forecast' parameter of optimize must be a Forecast. Got "
+                f"{type(forecast).__name__} instead.",
+            )
+        else:
+            for name in ("pv_kw", "base_load_kw"):
+                _check_scalar_or_series(
+                    c, "forecast", "Forecast", name, getattr(forecast, name), grid, nonneg=True
+                )
+    if c.problems:
+        raise InputError(c.problems)
+    assert grid is not None
+    return grid

@@ -1,0 +1,241 @@
+"""Every bad input raises InputError naming the field; nothing is mutated."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import chargeplan as cp
+from chargeplan import validation
+
+T0 = pd.Timestamp("2024-03-04 08:00", tz="Europe/Amsterdam")
+H = pd.Timedelta("1h")
+
+
+def site(**evse_kw):
+    kw = dict(max_current_a=32)
+    kw.update(evse_kw)
+    return cp.Site(
+        nodes=[cp.Node("grid", limit_a=100), cp.Node("f", parent="grid", limit_a=50)],
+        evses=[cp.Evse("cp1", parent="f", **kw)],
+    )
+
+
+def sess(**kw):
+    base = dict(id="s1", evse="cp1", arrival=T0, departure=T0 + 4 * H, energy_kwh=10.0)
+    base.update(kw)
+    return cp.Session(**base)
+
+
+def run(site_=None, sessions=None, **kw):
+    args = dict(start=T0, horizon="4h", step="15min")
+    args.update(kw)
+    return cp.optimize(site_ or site(), [sess()] if sessions is None else sessions, **args)
+
+
+def paths(exc_info):
+    return " | ".join(exc_info.value.paths)
+
+
+@pytest.mark.parametrize(
+    "make, expected_path",
+    [
+        (lambda: run(site(max_current_a=float("nan"))), "site.evses[0] (id='cp1').max_current_a"),
+        (lambda: run(site(max_current_a=-16)), "site.evses[0] (id='cp1').max_current_a"),
+        (lambda: run(site(max_current_a=np.inf)), "site.evses[0] (id='cp1').max_current_a"),
+        (lambda: run(sessions=[sess(energy_kwh=-1)]), "sessions[0] (id='s1').energy_kwh"),
+        (lambda: run(sessions=[sess(energy_kwh=float("nan"))]), "sessions[0] (id='s1').energy_kwh"),
+        (
+            lambda: run(sessions=[sess(arrival=pd.Timestamp("2024-03-04 08:00"))]),
+            "sessions[0] (id='s1').arrival",
+        ),
+        (lambda: run(start=pd.Timestamp("2024-03-04 08:00")), "optimize.start"),
+        (lambda: run(sessions=[sess(departure=T0)]), "sessions[0] (id='s1').departure"),
+        (lambda: run(sessions=[sess(evse="nope")]), "sessions[0] (id='s1').evse"),
+        (lambda: run(sessions=[sess(), sess()]), "sessions[1].id"),
+        (
+            lambda: run(sessions=[sess(), sess(id="s2", arrival=T0 + H)]),
+            "sessions[1] (id='s2').arrival",
+        ),
+        (
+            lambda: run(site(phases=3, dc=True, max_power_kw=50, max_current_a=None)),
+            "site.evses[0] (id='cp1').phases",
+        ),
+        (lambda: run(site(phases=2)), "site.evses[0] (id='cp1').phases"),
+        (lambda: run(site(phase_rotation="XYZ")), "site.evses[0] (id='cp1').phase_rotation"),
+        (lambda: run(site(phases=1, phase="L4")), "site.evses[0] (id='cp1').phase"),
+        (lambda: run(site(max_current_a=None)), "site.evses[0] (id='cp1').max_current_a"),
+        (lambda: run(horizon="100min"), "optimize.horizon"),
+        (lambda: run(step="0min"), "optimize.step"),
+        (lambda: run(step="1500ms"), "optimize.step"),
+        (lambda: run(method="magic"), "optimize.method"),
+        (
+            lambda: run(
+                tariff=cp.Tariff(
+                    import_price_per_kwh=pd.Series(
+                        [0.1, 0.2], index=pd.date_range(T0, periods=2, freq="1h")
+                    )
+                )
+            ),
+            "tariff.import_price_per_kwh",
+        ),
+        (
+            lambda: run(
+                tariff=cp.Tariff(
+                    import_price_per_kwh=pd.Series(
+                        [0.1] * 4, index=pd.date_range("2024-03-04 08:00", periods=4, freq="1h")
+                    )
+                )
+            ),
+            "tariff.import_price_per_kwh",
+        ),
+        (
+            lambda: run(
+                tariff=cp.Tariff(
+                    import_price_per_kwh=pd.Series(
+                        [0.1, np.nan, 0.1, 0.1, 0.1], index=pd.date_range(T0, periods=5, freq="1h")
+                    )
+                )
+            ),
+            "tariff.import_price_per_kwh",
+        ),
+        (lambda: run(forecast=cp.Forecast(pv_kw=-3.0)), "forecast.pv_kw"),
+        (
+            lambda: run(
+                forecast=cp.Forecast(
+                    base_load_kw=pd.Series(
+                        [1.0, 2.0], index=pd.date_range(T0 + H, periods=2, freq="2h")
+                    )
+                )
+            ),
+            "forecast.base_load_kw",
+        ),
+    ],
+)
+def test_bad_input_names_the_field(make, expected_path):
+    with pytest.raises(cp.InputError) as e:
+        make()
+    assert expected_path in e.value.paths, paths(e)
+    assert isinstance(e.value, cp.ChargeplanError)
+    assert expected_path in str(e.value)
+
+
+def test_message_template():
+    with pytest.raises(cp.InputError) as e:
+        run(site(max_current_a=-16))
+    assert "The 'max_current_a' parameter of Evse must be >= 0. Got -16 instead." in str(e.value)
+
+
+def test_unknown_parent_duplicate_node_cycle_and_roots():
+    s = cp.Site(
+        nodes=[
+            cp.Node("grid"),
+            cp.Node("a", parent="b"),
+            cp.Node("b", parent="a"),
+            cp.Node("grid"),
+            cp.Node("c", parent="ghost"),
+        ],
+        evses=[cp.Evse("cp1", parent="nowhere", max_current_a=16)],
+    )
+    with pytest.raises(cp.InputError) as e:
+        run(s)
+    text = str(e.value)
+    assert "site.nodes[3].id" in e.value.paths  # duplicate
+    assert "site.nodes[4] (id='c').parent" in e.value.paths  # unknown parent
+    assert "cycle" in text and "a -> b -> a" in text
+    assert "site.evses[0] (id='cp1').parent" in e.value.paths
+
+
+def test_two_roots_rejected():
+    s = cp.Site(
+        nodes=[cp.Node("g1"), cp.Node("g2")], evses=[cp.Evse("cp1", parent="g1", max_current_a=16)]
+    )
+    with pytest.raises(cp.InputError) as e:
+        run(s)
+    assert "site.nodes" in e.value.paths
+
+
+def test_dc_evse_given_phases_and_current():
+    s = cp.Site(
+        nodes=[cp.Node("g")],
+        evses=[cp.Evse("dc", parent="g", dc=True, phases=3, max_current_a=100)],
+    )
+    with pytest.raises(cp.InputError) as e:
+        run(s, sessions=[sess(evse="dc")])
+    p = e.value.paths
+    assert "site.evses[0] (id='dc').phases" in p
+    assert "site.evses[0] (id='dc').max_current_a" in p
+    assert "site.evses[0] (id='dc').max_power_kw" in p
+
+
+def test_all_problems_reported_at_once():
+    with pytest.raises(cp.InputError) as e:
+        run(site(max_current_a=-1), sessions=[sess(energy_kwh=-1, departure=T0)])
+    assert len(e.value.problems) >= 3
+
+
+def test_time_varying_limits_validated():
+    idx = pd.date_range(T0, periods=5, freq="1h")
+    bad_df = pd.DataFrame({"L1": [10.0] * 5, "L4": [1.0] * 5}, index=idx)
+    naive = pd.Series([10.0] * 5, index=idx.tz_localize(None))
+    neg = pd.Series([10.0, -1, 10, 10, 10], index=idx)
+    s = cp.Site(
+        nodes=[
+            cp.Node("g", limit_a=bad_df),
+            cp.Node("a", parent="g", limit_a=naive),
+            cp.Node("b", parent="g", limit_kw=neg),
+        ],
+        evses=[cp.Evse("cp1", parent="a", max_current_a=16)],
+    )
+    with pytest.raises(cp.InputError) as e:
+        run(s)
+    p = e.value.paths
+    assert "site.nodes[0] (id='g').limit_a" in p
+    assert "site.nodes[1] (id='a').limit_a" in p
+    assert "site.nodes[2] (id='b').limit_kw" in p
+
+
+def test_size_bound_rejected_before_allocating(monkeypatch):
+    monkeypatch.setattr(validation, "MAX_CELLS", 1000)
+    many = [
+        sess(id=f"s{i}", evse="cp1", arrival=T0 + i * 5 * H, departure=T0 + (i * 5 + 1) * H)
+        for i in range(20)
+    ]
+    with pytest.raises(cp.InputError) as e:
+        run(sessions=many, horizon="24h")  # 20 x 96 > 1000
+    assert "sessions" in e.value.paths
+
+
+def test_slots_bound():
+    with pytest.raises(cp.InputError) as e:
+        run(horizon="3650D", step="1min")
+    assert "optimize.horizon" in e.value.paths
+
+
+def test_nothing_is_mutated_when_rejected():
+    limit = pd.Series([10.0, 20.0, 30.0, 40.0, 50.0], index=pd.date_range(T0, periods=5, freq="1h"))
+    prices = pd.Series([0.1, np.nan, 0.3], index=pd.date_range(T0, periods=3, freq="2h"))
+    s = cp.Site(
+        nodes=[cp.Node("g", limit_a=limit)], evses=[cp.Evse("cp1", parent="g", max_current_a=-5)]
+    )
+    sessions = [sess()]
+    before = (limit.copy(), prices.copy(), copy.deepcopy(sessions), copy.deepcopy(s.evses))
+    with pytest.raises(cp.InputError):
+        run(s, sessions=sessions, tariff=cp.Tariff(import_price_per_kwh=prices))
+    assert limit.equals(before[0]) and prices.equals(before[1])
+    assert sessions == before[2] and list(s.evses) == list(before[3])
+
+
+def test_session_energy_from_soc():
+    s = sess(energy_kwh=None, battery_capacity_kwh=60, soc_now_pct=20, soc_target_pct=80)
+    assert s.requested_energy_kwh() == pytest.approx(36)
+    # energy and SoC both given: the smaller applies
+    s2 = sess(energy_kwh=10, battery_capacity_kwh=60, soc_now_pct=20, soc_target_pct=80)
+    assert s2.requested_energy_kwh() == pytest.approx(10)
+    with pytest.raises(cp.InputError) as e:
+        run(sessions=[sess(energy_kwh=None, battery_capacity_kwh=60, soc_now_pct=120)])
+    assert "sessions[0] (id='s1').soc_now_pct" in e.value.paths
+    with pytest.raises(cp.InputError) as e:
+        run(sessions=[sess(energy_kwh=None)])
+    assert "sessions[0] (id='s1').energy_kwh" in e.value.paths
