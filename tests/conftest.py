@@ -1,18 +1,8 @@
 import os
 
-import pandas as pd
-import pytest
+from hypothesis import settings
 
-T0 = pd.Timestamp("2024-03-04 08:00", tz="Europe/Amsterdam")
-
-
-@pytest.fixture
-def t0():
-    return T0
-
-
-def hours(x: float) -> pd.Timedelta:
-    return pd.Timedelta(hours=x)
-
-
-os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
+# CI runs derandomized so a red build is reproducible; locally examples vary.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("default", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
