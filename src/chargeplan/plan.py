@@ -301,14 +301,16 @@ class Plan:
             if node.station_id is None:
                 continue
             cap = p.cap[node_pos[node.id]]
-            # a station node is never the root in practice; its raw limits are in cap
             lim_a = cap[:3].min(axis=0)
             lim_kw = cap[3]
+            has_a, has_kw = np.isfinite(lim_a).all(), np.isfinite(lim_kw).all()
+            if not (has_a or has_kw):
+                continue  # no charger-level limit applies
             limits.append(
                 StationLimit(
                     station_id=node.station_id,
-                    limit_a=None if not np.isfinite(lim_a).all() else lim_a,
-                    limit_w=None if not np.isfinite(lim_kw).all() else lim_kw * 1000.0,
+                    limit_a=lim_a if has_a else None,
+                    limit_w=lim_kw * 1000.0 if has_kw else None,
                 )
             )
         return schedules, limits
