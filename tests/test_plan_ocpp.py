@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
-from test_ocpp import schema_errors
-from test_properties import HOURS, N_SLOTS, STEP_MIN, T0, scenarios
 
 import chargeplan as cp
 from chargeplan.ocpp import StationCapabilities, check_profile
+from test_ocpp import schema_errors
+from test_properties import HOURS, N_SLOTS, STEP_MIN, T0, scenarios
 
 
 def with_stations(site: cp.Site) -> cp.Site:
