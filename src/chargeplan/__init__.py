@@ -15,7 +15,7 @@ from .exceptions import (
     SolverError,
     SolverFallbackWarning,
 )
-from .model import PHASES, Evse, Forecast, Node, Session, Site, Tariff
+from .model import PHASES, Evse, Forecast, Node, Session, Site, Tariff, V2GBid
 from .plan import Plan
 from .validation import validate
 
@@ -31,6 +31,7 @@ __all__ = [
     "Session",
     "Tariff",
     "Forecast",
+    "V2GBid",
     "PHASES",
     "ChargeplanError",
     "InputError",

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pandas as pd
 
 from .exceptions import InputError, LimitViolationError, Problem
-from .model import Forecast, Session, Site, Tariff
+from .model import Forecast, Session, Site, Tariff, V2GBid
 from .plan import Plan
 from .problem import build_problem
 from .rounding import finalize_rates
@@ -28,7 +28,9 @@ def optimize(
     step: str | pd.Timedelta | int = "15min",
     tariff: Tariff | None = None,
     forecast: Forecast | None = None,
+    v2g_bids: Sequence[V2GBid] | None = None,
     method: str = "auto",
+    time_limit_s: float | None = None,
 ) -> Plan:
     """Plan charging for every session on a site; the plan is verified before it is returned.
 
@@ -49,8 +51,12 @@ def optimize(
         charges as early as capacity allows.
     forecast : Forecast, optional
         PV generation and base load at the grid connection.
-    method : {"auto", "greedy"}, default "auto"
+    v2g_bids : sequence of V2GBid, optional
+        Offers paying for discharge from V2G sessions.
+    method : {"auto", "greedy", "lp", "milp"}, default "auto"
         Solver; see :mod:`chargeplan.solvers` for the ``"auto"`` policy.
+    time_limit_s : float, optional
+        Time limit for each HiGHS run; on timeout ``"auto"`` falls back to greedy.
 
     Returns
     -------
@@ -90,11 +96,32 @@ def optimize(
     t0 = time.perf_counter()
     sessions = list(sessions)
     grid = validate(
-        site, sessions, start=start, horizon=horizon, step=step, tariff=tariff, forecast=forecast
+        site,
+        sessions,
+        start=start,
+        horizon=horizon,
+        step=step,
+        tariff=tariff,
+        forecast=forecast,
+        v2g_bids=v2g_bids,
     )
-    problem = build_problem(site, sessions, grid, tariff, forecast)
+    if time_limit_s is not None and not (
+        isinstance(time_limit_s, (int, float)) and time_limit_s > 0
+    ):
+        raise InputError(
+            [
+                Problem(
+                    "optimize.time_limit_s",
+                    "The 'time_limit_s' parameter of "
+                    f"optimize must be > 0. Got {time_limit_s!r} instead.",
+                    time_limit_s,
+                )
+            ]
+        )
+    bids = list(v2g_bids or [])
+    problem = build_problem(site, sessions, grid, tariff, forecast, bids)
     t_build = time.perf_counter() - t0
-    rate, report = solve(problem, method)
+    rate, report = solve(problem, method, time_limit_s=time_limit_s)
     rate, current = finalize_rates(problem, rate)
     t1 = time.perf_counter()
     plan = Plan(
@@ -107,6 +134,7 @@ def optimize(
         report=report,
         tariff=tariff,
         forecast=forecast,
+        v2g_bids=bids,
     )
     violations = plan.violations()
     t_check = time.perf_counter() - t1

@@ -11,14 +11,21 @@ Definitions checked (tolerance ``TOL`` = 1e-6 in A, kW and kWh):
 * AC: current per conductor is 0 or at least the larger of the EVSE's and the EV's
   minimum, at most the smaller of their maxima, on the 0.1 A grid, and consistent
   with the planned power; DC: power 0 or at least the EV minimum, at most the EVSE
-  and EV maxima; no rate is negative;
-* energy delivered (rate x time present) never exceeds the energy requested;
+  and EV maxima;
+* a negative rate (discharge) only for a V2G session on a bidirectional EVSE, within
+  the discharge limits (and the same minimum);
+* energy added to the battery (charge, minus discharge divided by the round-trip
+  efficiency) never exceeds the energy requested, and its running total never goes
+  below the driver's reserve;
 * every node, on every phase and in every slot, carries at most its current limit
-  (the lowest value the limit takes in the slot) and at most its kW limit. A
-  session's load counts in every slot it is present in, even partly. At the root,
-  the forecast base load (highest in the slot) minus PV (lowest in the slot) is
-  added, balanced over the phases; where base load alone exceeds a limit, the plan
-  is only required to add nothing there.
+  (the lowest value the limit takes in the slot) and at most its kW limit, in both
+  directions. A session's load counts in every slot it is present in, even partly.
+  At the root, the forecast base load minus PV is added, balanced over the phases,
+  taken at its highest within the slot for the import direction and at its lowest
+  for the export direction; where it alone exceeds a limit, the plan is only
+  required to add nothing there;
+* discharging EVs never push the site's export above ``max(Site.export_limit_kw,
+  PV export)``.
 """
 
 from __future__ import annotations
@@ -121,6 +128,7 @@ def check_plan(
     out: list[Violation] = []
     load_a: dict[str, np.ndarray] = {n.id: np.zeros((3, T)) for n in site.nodes}
     load_kw: dict[str, np.ndarray] = {n.id: np.zeros(T) for n in site.nodes}
+    ev_kw = np.zeros(T)  # mean EV power of the site per slot
 
     for s, sess in enumerate(sessions):
         evse = evses[sess.evse]
@@ -140,8 +148,23 @@ def check_plan(
             / grid.step_s
         )
         who = f"session {sess.id!r} on EVSE {evse.id!r}"
-        for k in np.flatnonzero(rate < -TOL):
-            out.append(Violation("negative_rate", who, int(k), float(rate[k]), 0.0))
+        may_discharge = bool(sess.v2g and evse.bidirectional)
+        if not may_discharge:
+            for k in np.flatnonzero(rate < -TOL):
+                out.append(Violation("negative_rate", who, int(k), float(rate[k]), 0.0))
+        dis_kw = min(
+            [
+                x
+                for x in (
+                    evse.max_discharge_power_kw or evse.max_power_kw,
+                    sess.max_discharge_power_kw or sess.max_power_kw,
+                )
+                if x is not None
+            ],
+            default=np.inf,
+        )
+        for k in np.flatnonzero(-rate > dis_kw + TOL):
+            out.append(Violation("max_discharge_power", who, int(k), float(-rate[k]), dis_kw))
         for k in np.flatnonzero((rate > TOL) & (overlap <= 0.0)):
             out.append(Violation("availability", who, int(k), float(rate[k]), 0.0))
         max_kw = min(
@@ -152,8 +175,9 @@ def check_plan(
         phase_a = np.zeros((3, T))
         if evse.dc:
             min_kw = sess.min_power_kw or 0.0
-            for k in np.flatnonzero((rate > TOL) & (rate < min_kw - TOL)):
-                out.append(Violation("min_power", who, int(k), float(rate[k]), float(min_kw)))
+            mag = np.abs(rate)
+            for k in np.flatnonzero((mag > TOL) & (mag < min_kw - TOL)):
+                out.append(Violation("min_power", who, int(k), float(mag[k]), float(min_kw)))
             phase_a[:] = rate * 1000.0 / (3.0 * V)
         else:
             cur = np.asarray(current_a[s], dtype=np.float64)
@@ -171,10 +195,24 @@ def check_plan(
                 default=np.inf,
             )
             min_a = max(evse.min_current_a, sess.min_current_a or 0.0)
+            dis_a = min(
+                [
+                    x
+                    for x in (
+                        evse.max_discharge_current_a or evse.max_current_a,
+                        sess.max_discharge_current_a or sess.max_current_a,
+                    )
+                    if x is not None
+                ],
+                default=np.inf,
+            )
             for k in np.flatnonzero(cur > max_a + TOL):
                 out.append(Violation("max_current", who, int(k), float(cur[k]), float(max_a)))
-            for k in np.flatnonzero((cur > TOL) & (cur < min_a - TOL)):
-                out.append(Violation("min_current", who, int(k), float(cur[k]), float(min_a)))
+            for k in np.flatnonzero(-cur > dis_a + TOL):
+                out.append(Violation("max_discharge_current", who, int(k), float(-cur[k]), dis_a))
+            mag = np.abs(cur)
+            for k in np.flatnonzero((mag > TOL) & (mag < min_a - TOL)):
+                out.append(Violation("min_current", who, int(k), float(mag[k]), float(min_a)))
             off_grid = np.abs(cur * 10.0 - np.round(cur * 10.0)) > 1e-6
             for k in np.flatnonzero(off_grid):
                 out.append(
@@ -188,10 +226,17 @@ def check_plan(
                 )
             for ph in phases:
                 phase_a[ph] += cur
-        energy = float((rate * overlap).sum() * dt_h)
+        step_e = rate * overlap * dt_h
+        step_e = np.where(step_e < 0.0, step_e / sess.round_trip_efficiency, step_e)
+        running = np.cumsum(step_e)
+        energy = float(running[-1]) if T else 0.0
         requested = sess.requested_energy_kwh()
         if energy > requested + TOL:
             out.append(Violation("energy", who, None, energy, requested))
+        depth = sess.reserve_depth_kwh()
+        for k in np.flatnonzero(running < -depth - TOL):
+            out.append(Violation("reserve", who, int(k), float(-running[k]), float(depth)))
+        ev_kw += rate * overlap
         node = evse.parent
         while node is not None:
             load_a[node] += phase_a

@@ -34,6 +34,7 @@ __all__ = [
     "Session",
     "Tariff",
     "Forecast",
+    "V2GBid",
     "ScalarOrSeries",
     "CurrentLimit",
 ]
@@ -115,6 +116,8 @@ class Evse:
         DC charger: limited in power, drawn balanced over three phases at the node above.
     bidirectional : bool, default False
         The EVSE can discharge (V2G).
+    max_discharge_current_a, max_discharge_power_kw : float, optional
+        Discharge limits of a bidirectional EVSE (default: its charge limits).
     voltage_v : float, optional
         Voltage across the EV's terminals per conductor; defaults to the site voltage
         (line-to-neutral) or ``sqrt(3)`` times it for a line-to-line EVSE.
@@ -137,6 +140,8 @@ class Evse:
     voltage_v: float | None = None
     station_id: str | None = None
     connector_id: int = 1
+    max_discharge_current_a: float | None = None
+    max_discharge_power_kw: float | None = None
 
     @property
     def ocpp_station_id(self) -> str:
@@ -156,11 +161,16 @@ class Site:
         The charging points.
     voltage_v : float, default 230.0
         Nominal line-to-neutral voltage in V (120 on a US 208 V site).
+    export_limit_kw : float, optional
+        Most power the site may feed into the grid because of discharging EVs, in kW
+        (``None``: only the node limits apply). PV export that happens anyway is not
+        curtailed by the planner.
     """
 
     nodes: tuple[Node, ...] | list[Node]
     evses: tuple[Evse, ...] | list[Evse]
     voltage_v: float = 230.0
+    export_limit_kw: float | None = None
 
     @property
     def root(self) -> Node | None:
@@ -203,6 +213,20 @@ class Session:
         Weight of this session's unmet energy; higher is served first.
     transaction_id : str or int, optional
         OCPP transaction id (default: the session id). OCPP 1.6 needs an integer.
+    v2g : bool, default False
+        The driver allows discharging (V2G); needs a bidirectional EVSE.
+    soc_min_pct : float, optional
+        Driver's reserve: discharging never takes the battery below this state of
+        charge (needs ``battery_capacity_kwh`` and ``soc_now_pct``). Without it, a
+        session can only give back energy it received in this plan.
+    max_discharge_current_a, max_discharge_power_kw : float, optional
+        EV's discharge limits (default: its charge limits).
+    round_trip_efficiency : float, default 0.9
+        Share of the energy charged that can be discharged back (0 < x <= 1). All
+        losses are put on discharge: discharging ``x`` kWh at the meter takes
+        ``x / round_trip_efficiency`` kWh from the battery.
+    degradation_cost_per_kwh : float, default 0.0
+        Battery wear cost per kWh discharged.
     """
 
     id: str
@@ -220,6 +244,12 @@ class Session:
     phases: int | None = None
     priority: float = 1.0
     transaction_id: str | int | None = None
+    v2g: bool = False
+    soc_min_pct: float | None = None
+    max_discharge_current_a: float | None = None
+    max_discharge_power_kw: float | None = None
+    round_trip_efficiency: float = 0.9
+    degradation_cost_per_kwh: float = 0.0
 
     def requested_energy_kwh(self) -> float:
         """Energy to deliver by departure, in kWh (assumes validated input)."""
@@ -234,6 +264,17 @@ class Session:
                 candidates.append(max(0.0, (float(self.soc_target_pct) - now) / 100.0 * cap))
         return min(candidates) if candidates else 0.0
 
+    def reserve_depth_kwh(self) -> float:
+        """Energy that may be taken below the arrival state of charge by V2G, in kWh."""
+        if (
+            self.soc_min_pct is None
+            or self.battery_capacity_kwh is None
+            or self.soc_now_pct is None
+        ):
+            return 0.0
+        depth = (float(self.soc_now_pct) - float(self.soc_min_pct)) / 100.0
+        return max(0.0, depth * float(self.battery_capacity_kwh))
+
 
 @dataclass(frozen=True, eq=False)
 class Tariff:
@@ -245,13 +286,53 @@ class Tariff:
         Price of energy drawn from the grid (currency per kWh); may be negative.
     export_price_per_kwh : float or pandas.Series, optional
         Price paid for energy fed into the grid (default: exporting earns nothing).
+    demand_charge_per_kw : float, default 0.0
+        Price per kW of the highest mean site import of a slot over the horizon.
+    peak_already_kw : float, default 0.0
+        Peak import already reached this billing period: only import above it costs
+        demand charge.
     currency : str, default "EUR"
         Label only.
     """
 
     import_price_per_kwh: ScalarOrSeries = 0.0
     export_price_per_kwh: ScalarOrSeries | None = None
+    demand_charge_per_kw: float = 0.0
+    peak_already_kw: float = 0.0
     currency: str = "EUR"
+
+
+@dataclass(frozen=True)
+class V2GBid:
+    """An offer to pay for energy discharged from EVs (V2G) in a time window.
+
+    Parameters
+    ----------
+    id : str
+        Unique bid id.
+    start, end : pandas.Timestamp
+        Window of the bid (tz-aware).
+    price_per_kwh : float
+        Paid per kWh discharged within the window, up to ``max_discharge_kw``.
+    max_discharge_kw : float
+        Most discharge power the bid pays for, in kW (site total over its sessions).
+    sessions : tuple of str, optional
+        Sessions the bid applies to (default: every session with ``v2g=True``).
+    committed_kw : float, default 0.0
+        Flexibility committed to the buyer: discharge below this within the window
+        costs ``penalty_per_kwh`` per kWh short.
+    penalty_per_kwh : float, default 0.0
+        Penalty for each kWh of committed discharge not delivered.
+    """
+
+    id: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    price_per_kwh: float
+    max_discharge_kw: float
+    sessions: tuple[str, ...] | None = None
+    committed_kw: float = 0.0
+    penalty_per_kwh: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)

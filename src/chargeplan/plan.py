@@ -11,8 +11,9 @@ import pandas as pd
 
 from .check import check_plan
 from .exceptions import LimitViolationError, Violation
-from .model import PHASES, Forecast, Session, Site, Tariff
+from .model import PHASES, Forecast, Session, Site, Tariff, V2GBid
 from .problem import ProblemArrays
+from .rounding import battery_energy_kwh
 from .solvers import SolverReport
 from .timegrid import TimeGrid
 
@@ -52,6 +53,7 @@ class Plan:
         report: SolverReport,
         tariff: Tariff | None = None,
         forecast: Forecast | None = None,
+        v2g_bids: Sequence[V2GBid] = (),
     ) -> None:
         self.site = site
         self.session_inputs = tuple(sessions)
@@ -62,6 +64,7 @@ class Plan:
         self.report = report
         self.tariff = tariff
         self.forecast = forecast
+        self.v2g_bids = tuple(v2g_bids)
         self.rate_kw.setflags(write=False)
         self.current_a_array.setflags(write=False)
 
@@ -83,8 +86,13 @@ class Plan:
     def _per_evse(self, values: np.ndarray) -> pd.DataFrame:
         n_evse = len(self.problem.evse_ids)
         out = np.zeros((n_evse, self.grid.n_slots))
-        # sessions on one EVSE never overlap in time; in a shared slot show the larger
-        np.maximum.at(out, self.problem.session_evse, np.nan_to_num(values))
+        vals = np.nan_to_num(values)
+        # sessions on one EVSE never overlap in time; in a shared slot show the one with
+        # the larger magnitude (assign in increasing magnitude: the last write wins)
+        for s in np.argsort(np.abs(vals).max(axis=1, initial=0.0), kind="stable"):
+            e = self.problem.session_evse[s]
+            take = np.abs(vals[s]) >= np.abs(out[e])
+            out[e, take] = vals[s, take]
         return pd.DataFrame(out.T, index=self.index, columns=list(self.problem.evse_ids))
 
     @cached_property
@@ -133,12 +141,14 @@ class Plan:
     def sessions(self) -> pd.DataFrame:
         """Per session: EVSE, requested, delivered and unmet kWh, and energy cost.
 
-        ``energy_cost`` prices each session's energy at the import price of its slots
-        (PV savings are counted at site level in :attr:`kpis`).
+        ``delivered_kwh`` is the net energy added to the battery (discharge counted
+        with the round-trip loss). ``energy_cost`` prices each session's energy at
+        the meter at the import price of its slots (PV savings, export revenue and
+        demand charges are counted at site level in :attr:`kpis`).
         """
         p = self.problem
         e = self.rate_kw * p.present * self.grid.step_h
-        delivered = e.sum(axis=1)
+        delivered = battery_energy_kwh(p, self.rate_kw).sum(axis=1)
         requested = p.energy_kwh
         return pd.DataFrame(
             {
@@ -153,7 +163,14 @@ class Plan:
 
     @cached_property
     def kpis(self) -> dict[str, float]:
-        """Headline numbers: energy requested/delivered/unmet (kWh), cost, peak import (kW)."""
+        """Headline numbers of the plan.
+
+        Energy requested/delivered/unmet (kWh; delivered is net energy added to the
+        batteries), shares of energy and of sessions served, ``energy_cost`` (import
+        cost minus export revenue), ``demand_charge``, ``v2g_discharged_kwh``,
+        ``v2g_revenue`` (bids paid), ``degradation_cost``, ``total_cost`` and
+        ``peak_import_kw``.
+        """
         s = self.sessions
         p = self.problem
         site = self.site_import_kw.to_numpy()
@@ -165,6 +182,23 @@ class Plan:
             ).sum()
             * dt_h
         )
+        peak = float(site.max()) if len(site) else 0.0
+        demand = p.demand_charge_per_kw * max(0.0, peak - p.peak_already_kw)
+        dis = np.maximum(-self.rate_kw, 0.0) * p.present * dt_h  # kWh at the meter
+        v2g_kwh = float(dis.sum())
+        degradation = float((dis.sum(axis=1) * p.degradation_per_kwh).sum())
+        revenue = 0.0
+        if len(p.bid_price_per_kwh):
+            per_slot = dis.sum(axis=0) / dt_h  # mean kW discharged
+            paid = np.zeros_like(per_slot)
+            for b in np.argsort(-p.bid_price_per_kwh):
+                kw = dis[p.bid_members[b]].sum(axis=0) / dt_h
+                take = np.minimum(
+                    np.minimum(kw, p.bid_max_kw[b] * p.bid_window[b]), per_slot - paid
+                )
+                take = np.maximum(take, 0.0)
+                paid += take
+                revenue += float((take * p.bid_price_per_kwh[b]).sum() * dt_h)
         req = float(s["requested_kwh"].sum())
         done = float(s["delivered_kwh"].sum())
         served = (s["unmet_kwh"] <= SERVED_TOL_KWH).mean() if len(s) else 1.0
@@ -175,8 +209,12 @@ class Plan:
             "share_delivered": done / req if req > 0 else 1.0,
             "share_sessions_served": float(served),
             "energy_cost": cost,
-            "peak_import_kw": float(site.max()) if len(site) else 0.0,
-            "charging_energy_kwh": done,
+            "demand_charge": float(demand),
+            "v2g_discharged_kwh": v2g_kwh,
+            "v2g_revenue": revenue,
+            "degradation_cost": degradation,
+            "total_cost": cost + float(demand) + degradation - revenue,
+            "peak_import_kw": peak,
         }
 
     # -- verification ------------------------------------------------------------------

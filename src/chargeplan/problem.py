@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .model import PHASES, Evse, Forecast, Node, Session, Site, Tariff
+from .model import PHASES, Evse, Forecast, Node, Session, Site, Tariff, V2GBid
 from .timegrid import TimeGrid, align_series
 
 __all__ = [
@@ -103,11 +103,25 @@ class ProblemArrays:
     coef : (S, 4) float, row load per kW.
     path : (S, D) int, node indices from the EVSE's parent to the root, padded with -1.
     cap : (N, 4, T) float, row capacity (inf = none), net of base load and PV at the root.
+    cap_export : (N, 4, T) float, the same in the export direction (discharging EVs).
     price_import_per_kwh, price_export_per_kwh : (T,) float.
     pv_surplus_kw : (T,) float, PV above base load (lowest PV, highest load in the slot).
-    net_base_kw : (T,) float, base load minus PV at the root (for site import).
+    net_base_kw : (T,) float, base load minus PV at the root (for site import): highest
+        base load and lowest PV within the slot.
+    net_base_low_kw : (T,) float, the same with the lowest base load and highest PV (for
+        limits in the export direction).
     kw_per_a : (S,) float, kW per A of conductor current (0 for DC).
     dc : (S,) bool.
+    dmax_kw : (S, T) float, highest discharge rate in kW (0 where absent or no V2G).
+    dmin_kw : (S,) float, lowest non-zero discharge rate in kW.
+    depth_kwh : (S,) float, energy V2G may take below the arrival state of charge.
+    efficiency : (S,) float, round-trip efficiency.
+    degradation_per_kwh : (S,) float, wear cost per kWh discharged.
+    demand_charge_per_kw, peak_already_kw : float, from the tariff.
+    export_limit_kw : float, inf when none.
+    bid_price_per_kwh, bid_max_kw, bid_committed_kw, bid_penalty_per_kwh : (B,) float.
+    bid_window : (B, T) float, fraction of each slot inside the bid's window.
+    bid_members : (B, S) bool, sessions each bid pays for.
     """
 
     grid: TimeGrid
@@ -123,12 +137,38 @@ class ProblemArrays:
     coef: np.ndarray
     path: np.ndarray
     cap: np.ndarray
+    cap_export: np.ndarray
     price_import_per_kwh: np.ndarray
     price_export_per_kwh: np.ndarray
     pv_surplus_kw: np.ndarray
     net_base_kw: np.ndarray
+    net_base_low_kw: np.ndarray
     kw_per_a: np.ndarray
     dc: np.ndarray
+    dmax_kw: np.ndarray
+    dmin_kw: np.ndarray
+    depth_kwh: np.ndarray
+    efficiency: np.ndarray
+    degradation_per_kwh: np.ndarray
+    demand_charge_per_kw: float
+    peak_already_kw: float
+    export_limit_kw: float
+    bid_price_per_kwh: np.ndarray
+    bid_max_kw: np.ndarray
+    bid_committed_kw: np.ndarray
+    bid_penalty_per_kwh: np.ndarray
+    bid_window: np.ndarray
+    bid_members: np.ndarray
+
+    @property
+    def has_v2g(self) -> bool:
+        """True when some session may discharge."""
+        return bool((self.dmax_kw > 0.0).any())
+
+    @property
+    def needs_lp(self) -> bool:
+        """True when the problem has features only the LP prices (V2G, demand charge)."""
+        return self.has_v2g or self.demand_charge_per_kw > 0.0 or len(self.bid_price_per_kwh) > 0
 
     @property
     def n_sessions(self) -> int:
@@ -177,12 +217,13 @@ def build_problem(
     grid: TimeGrid,
     tariff: Tariff | None = None,
     forecast: Forecast | None = None,
+    v2g_bids: Sequence[V2GBid] | None = None,
 ) -> ProblemArrays:
     """Turn validated inputs into :class:`ProblemArrays`.
 
     Parameters
     ----------
-    site, sessions, tariff, forecast
+    site, sessions, tariff, forecast, v2g_bids
         Validated inputs (see :func:`chargeplan.validate`).
     grid : TimeGrid
         The time axis.
@@ -213,18 +254,25 @@ def build_problem(
     if forecast is not None:
         pv_min = _aligned(forecast.pv_kw, grid, "min", 0.0)
         base_max = _aligned(forecast.base_load_kw, grid, "max", 0.0)
+        pv_max = _aligned(forecast.pv_kw, grid, "max", 0.0)
+        base_min = _aligned(forecast.base_load_kw, grid, "min", 0.0)
     else:
-        pv_min = base_max = np.zeros(T)
-    net_base = base_max - pv_min
+        pv_min = base_max = pv_max = base_min = np.zeros(T)
+    net_base = base_max - pv_min  # the most the site draws besides EVs within the slot
+    net_base_low = base_min - pv_max  # the least (export direction)
 
     cap = np.full((len(nodes), 4, T), np.inf)
     root = next(i for i, n in enumerate(nodes) if n.parent is None)
     for i, n in enumerate(nodes):
         cap[i, :3] = _node_current_caps(n, grid)
         cap[i, 3] = _aligned(n.limit_kw, grid, "min", np.inf)
+    cap_export = cap.copy()  # what each row may carry in the export direction (V2G)
     cap[root, :3] -= net_base * 1000.0 / (3.0 * V)
     cap[root, 3] -= net_base
+    cap_export[root, :3] += net_base_low * 1000.0 / (3.0 * V)
+    cap_export[root, 3] += net_base_low
     np.maximum(cap, 0.0, out=cap)
+    np.maximum(cap_export, 0.0, out=cap_export)
 
     S = len(sessions)
     present = np.zeros((S, T))
@@ -237,6 +285,11 @@ def build_problem(
     kw_per_a = np.zeros(S)
     dc = np.zeros(S, dtype=bool)
     sess_evse = np.zeros(S, dtype=np.int64)
+    dmax = np.zeros((S, T))
+    dmin = np.zeros(S)
+    depth = np.zeros(S)
+    eff = np.ones(S)
+    deg = np.zeros(S)
     for s, sess in enumerate(sessions):
         e_i = evse_index[sess.evse]
         evse = evses[e_i]
@@ -253,6 +306,16 @@ def build_problem(
             rate_max = min(limits_kw)
             rate_max = float(floor_to_grid(rate_max * 1e4)) / 1e4  # 0.1 W grid
             rate_min = float(sess.min_power_kw or 0.0)
+            d_max = min(
+                x
+                for x in (
+                    evse.max_discharge_power_kw or evse.max_power_kw,
+                    sess.max_discharge_power_kw or sess.max_power_kw,
+                )
+                if x is not None
+            )
+            d_max = float(floor_to_grid(d_max * 1e4)) / 1e4
+            d_min = rate_min
         else:
             w, kpa = evse_phase_weights(evse, sess.phases, V)
             kw_per_a[s] = kpa
@@ -267,9 +330,32 @@ def build_problem(
             rate_min = i_min * kpa
             if i_min > i_max:
                 rate_max = 0.0  # cannot charge at all: min above max
+            d_amps = [
+                x
+                for x in (
+                    evse.max_discharge_current_a or evse.max_current_a,
+                    sess.max_discharge_current_a or sess.max_current_a,
+                )
+                if x is not None
+            ]
+            d_kw = [
+                x
+                for x in (evse.max_discharge_power_kw, sess.max_discharge_power_kw)
+                if x is not None
+            ]
+            d_amps += [x / kpa for x in d_kw] or [x / kpa for x in limits_kw]
+            d_i_max = float(floor_to_grid(min(d_amps)))
+            d_max = d_i_max * kpa if d_i_max >= i_min else 0.0
+            d_min = rate_min
         coef[s, 3] = 1.0
         pmin[s] = rate_min
         pmax[s] = np.where(present[s] > 0.0, rate_max, 0.0)
+        if sess.v2g and evse.bidirectional:
+            dmax[s] = np.where(present[s] > 0.0, d_max, 0.0)
+            dmin[s] = d_min
+            depth[s] = sess.reserve_depth_kwh()
+        eff[s] = float(sess.round_trip_efficiency)
+        deg[s] = float(sess.degradation_cost_per_kwh)
 
     price_imp = (
         _aligned(tariff.import_price_per_kwh, grid, "mean", 0.0)
@@ -281,6 +367,18 @@ def build_problem(
         if tariff is not None and tariff.export_price_per_kwh is not None
         else np.zeros(T)
     )
+    bids = list(v2g_bids or [])
+    B = len(bids)
+    sid_index = {x.id: i for i, x in enumerate(sessions)}
+    bid_window = np.zeros((B, T))
+    bid_members = np.zeros((B, S), dtype=bool)
+    for b, bid in enumerate(bids):
+        bid_window[b] = grid.fraction_present(pd.Timestamp(bid.start), pd.Timestamp(bid.end))
+        if bid.sessions is None:
+            bid_members[b] = dmax.max(axis=1, initial=0.0) > 0.0
+        else:
+            for sid in bid.sessions:
+                bid_members[b, sid_index[sid]] = dmax[sid_index[sid]].max(initial=0.0) > 0.0
     return ProblemArrays(
         grid=grid,
         session_ids=tuple(s.id for s in sessions),
@@ -295,10 +393,26 @@ def build_problem(
         coef=coef,
         path=path,
         cap=cap,
+        cap_export=cap_export,
         price_import_per_kwh=price_imp,
         price_export_per_kwh=price_exp,
         pv_surplus_kw=np.maximum(-net_base, 0.0),
         net_base_kw=net_base,
+        net_base_low_kw=net_base_low,
         kw_per_a=kw_per_a,
         dc=dc,
+        dmax_kw=dmax,
+        dmin_kw=dmin,
+        depth_kwh=depth,
+        efficiency=eff,
+        degradation_per_kwh=deg,
+        demand_charge_per_kw=float(tariff.demand_charge_per_kw) if tariff is not None else 0.0,
+        peak_already_kw=float(tariff.peak_already_kw) if tariff is not None else 0.0,
+        export_limit_kw=np.inf if site.export_limit_kw is None else float(site.export_limit_kw),
+        bid_price_per_kwh=np.array([float(b.price_per_kwh) for b in bids]),
+        bid_max_kw=np.array([float(b.max_discharge_kw) for b in bids]),
+        bid_committed_kw=np.array([float(b.committed_kw) for b in bids]),
+        bid_penalty_per_kwh=np.array([float(b.penalty_per_kwh) for b in bids]),
+        bid_window=bid_window,
+        bid_members=bid_members,
     )

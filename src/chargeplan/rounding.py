@@ -14,39 +14,82 @@ from numba import njit
 
 from .problem import ProblemArrays, floor_to_grid
 
-__all__ = ["round_rates", "top_up", "finalize_rates"]
+__all__ = ["round_rates", "top_up", "finalize_rates", "battery_energy_kwh"]
 
 
 def round_rates(problem: ProblemArrays, rate_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Round rates down to 0.1 A (AC, 0 below the minimum) or 0.1 W (DC).
+    """Round rates toward zero to 0.1 A (AC, 0 below the minimum) or 0.1 W (DC).
+
+    Negative rates (discharge) keep their sign; their magnitude is rounded down and
+    set to 0 below the discharge minimum.
 
     Returns
     -------
     rate_kw : numpy.ndarray
         (S, T) rounded rate in kW.
     current_a : numpy.ndarray
-        (S, T) conductor current in A (NaN for DC sessions).
+        (S, T) conductor current in A, negative when discharging (NaN for DC sessions).
     """
-    rate = np.maximum(np.asarray(rate_kw, dtype=np.float64), 0.0)
+    rate = np.asarray(rate_kw, dtype=np.float64)
+    sign = np.where(rate < 0.0, -1.0, 1.0)
+    mag = np.abs(rate)
+    mins = np.where(rate < 0.0, problem.dmin_kw[:, None], problem.pmin_kw[:, None])
     out = np.zeros_like(rate)
     current = np.full_like(rate, np.nan)
     ac = ~problem.dc
     if ac.any():
         kpa = problem.kw_per_a[ac][:, None]
-        amps = floor_to_grid(rate[ac] / kpa)
-        i_min = np.round(problem.pmin_kw[ac] / problem.kw_per_a[ac], 6)[:, None]
-        amps = np.round(np.where(amps < i_min - 1e-6, 0.0, amps), 1)
-        current[ac] = amps
-        out[ac] = amps * kpa
+        amps = floor_to_grid(mag[ac] / kpa)
+        i_min = np.round(mins[ac] / kpa, 6)
+        amps = np.round(np.where(amps < i_min - 1e-6, 0.0, amps), 1) * sign[ac]
+        current[ac] = amps + 0.0  # no negative zeros
+        out[ac] = amps * kpa + 0.0
     dc = problem.dc
     if dc.any():
-        kw = floor_to_grid(rate[dc] * 1000.0) / 1000.0
-        out[dc] = np.where(kw < problem.pmin_kw[dc][:, None] - 1e-9, 0.0, kw)
+        kw = floor_to_grid(mag[dc] * 1000.0) / 1000.0
+        out[dc] = np.where(kw < mins[dc] - 1e-9, 0.0, kw) * sign[dc] + 0.0
+    _trim_net_energy(problem, out, current)
     return out, current
 
 
+def battery_energy_kwh(problem: ProblemArrays, rate_kw: np.ndarray) -> np.ndarray:
+    """(S, T) energy added to each battery per slot: discharge costs ``1/efficiency``."""
+    e = rate_kw * problem.present * problem.grid.step_h
+    return np.where(e < 0.0, e / problem.efficiency[:, None], e)
+
+
+def _trim_net_energy(problem: ProblemArrays, rate: np.ndarray, current: np.ndarray) -> None:
+    """Lower the last charging slots of V2G sessions whose net energy exceeds the request.
+
+    Rounding a discharge toward zero adds energy to the battery; taking it back from
+    charging only lowers loads, so it is always safe.
+    """
+    net = battery_energy_kwh(problem, rate).sum(axis=1)
+    over = np.flatnonzero((net > problem.energy_kwh + 1e-9) & (rate < 0.0).any(axis=1))
+    dt_h = problem.grid.step_h
+    for s in over:
+        excess = net[s] - problem.energy_kwh[s]
+        for t in np.flatnonzero(rate[s] > 0.0)[::-1]:
+            if excess <= 1e-12:
+                break
+            f = problem.present[s, t] * dt_h
+            cut = excess / f  # kW to remove
+            if problem.dc[s]:
+                new = float(np.floor((rate[s, t] - cut) * 1e4 + 1e-9) / 1e4)
+                new = new if new >= problem.pmin_kw[s] - 1e-9 else 0.0
+            else:
+                kpa = problem.kw_per_a[s]
+                amps = float(np.floor((rate[s, t] - cut) / kpa * 10.0 + 1e-9) / 10.0)
+                amps = amps if amps >= problem.pmin_kw[s] / kpa - 1e-6 else 0.0
+                current[s, t] = max(amps, 0.0)
+                new = max(amps, 0.0) * kpa
+            new = max(new, 0.0)
+            excess -= (rate[s, t] - new) * f
+            rate[s, t] = new
+
+
 @njit(cache=True)
-def _top_up(order, slots, rate, amps, present, pmax, energy, coef, path, cap, step_kw, dt_h):
+def _top_up(order, slots, rate, amps, present, pmax, energy, eff, coef, path, cap, step_kw, dt_h):
     S, T = rate.shape
     resid = cap.copy()
     for s in range(S):
@@ -62,7 +105,8 @@ def _top_up(order, slots, rate, amps, present, pmax, energy, coef, path, cap, st
         s = order[oi]
         rem = energy[s]
         for t in range(T):
-            rem -= rate[s, t] * present[s, t] * dt_h
+            e = rate[s, t] * present[s, t] * dt_h
+            rem -= e if e >= 0.0 else e / eff[s]
         for k in range(T):
             t = slots[k]
             if rem <= 1e-9:
@@ -123,6 +167,7 @@ def top_up(problem: ProblemArrays, rate_kw: np.ndarray, current_a: np.ndarray) -
         problem.present,
         problem.pmax_kw,
         problem.energy_kwh,
+        problem.efficiency,
         problem.coef,
         problem.path,
         cap,

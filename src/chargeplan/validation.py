@@ -23,6 +23,7 @@ from .model import (
     Session,
     Site,
     Tariff,
+    V2GBid,
 )
 from .timegrid import TimeGrid, series_coverage, to_timedelta
 
@@ -360,7 +361,27 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
         c.param(path, "Evse", "connector_id", "an integer >= 1", e.connector_id)
     if e.station_id is not None and (not isinstance(e.station_id, str) or not e.station_id):
         c.param(path, "Evse", "station_id", "a non-empty string", e.station_id)
+    _check_number(c, path, "Evse", "max_discharge_current_a", e.max_discharge_current_a)
+    _check_number(c, path, "Evse", "max_discharge_power_kw", e.max_discharge_power_kw)
+    if not e.bidirectional:
+        for name in ("max_discharge_current_a", "max_discharge_power_kw"):
+            if getattr(e, name) is not None:
+                c.param(
+                    path,
+                    "Evse",
+                    name,
+                    "unset on an EVSE that is not bidirectional",
+                    getattr(e, name),
+                )
     if e.dc:
+        if e.max_discharge_current_a is not None:
+            c.param(
+                path,
+                "Evse",
+                "max_discharge_current_a",
+                "unset for a DC EVSE (use max_discharge_power_kw)",
+                e.max_discharge_current_a,
+            )
         for name in ("phases", "phase", "phase_rotation"):
             if getattr(e, name) is not None:
                 c.param(path, "Evse", name, "unset for a DC EVSE (dc=True)", getattr(e, name))
@@ -500,7 +521,86 @@ def _check_session(
             f"unset on DC EVSE {evse.id!r} (use max_power_kw)",
             getattr(s, name),
         )
+    _check_number(c, path, "Session", "max_discharge_current_a", s.max_discharge_current_a)
+    _check_number(c, path, "Session", "max_discharge_power_kw", s.max_discharge_power_kw)
+    _check_number(
+        c,
+        path,
+        "Session",
+        "round_trip_efficiency",
+        s.round_trip_efficiency,
+        lo=0.0,
+        lo_strict=True,
+        hi=1.0,
+        optional=False,
+    )
+    _check_number(
+        c, path, "Session", "degradation_cost_per_kwh", s.degradation_cost_per_kwh, optional=False
+    )
+    if not isinstance(s.v2g, (bool, np.bool_)):
+        c.param(path, "Session", "v2g", "a bool", s.v2g)
+    elif s.v2g and evse is not None and not evse.bidirectional:
+        c.param(
+            path, "Session", "v2g", f"False on EVSE {evse.id!r}, which is not bidirectional", s.v2g
+        )
+    if s.soc_min_pct is not None and _check_number(
+        c, path, "Session", "soc_min_pct", s.soc_min_pct, hi=100.0
+    ):
+        if s.battery_capacity_kwh is None or s.soc_now_pct is None:
+            c.param(
+                path,
+                "Session",
+                "soc_min_pct",
+                "given only with battery_capacity_kwh and soc_now_pct",
+                s.soc_min_pct,
+            )
+    if evse is not None and evse.dc and s.max_discharge_current_a is not None:
+        c.param(
+            path,
+            "Session",
+            "max_discharge_current_a",
+            f"unset on DC EVSE {evse.id!r} (use max_discharge_power_kw)",
+            s.max_discharge_current_a,
+        )
     return window
+
+
+def _check_bids(c: _Collector, bids: list[Any], session_ids: set[str]) -> None:
+    _check_ids(c, "v2g_bids", bids)
+    for i, b in enumerate(bids):
+        if not isinstance(b, V2GBid):
+            c.add(
+                f"v2g_bids[{i}]", f"v2g_bids[{i}] must be a V2GBid. Got {type(b).__name__} instead."
+            )
+            continue
+        path = _label("v2g_bids", i, b)
+        a = _check_timestamp(c, path, "V2GBid", "start", b.start)
+        e = _check_timestamp(c, path, "V2GBid", "end", b.end)
+        if a is not None and e is not None and e <= a:
+            c.param(path, "V2GBid", "end", f"after start ({a})", b.end)
+        _check_number(c, path, "V2GBid", "price_per_kwh", b.price_per_kwh, optional=False)
+        ok_max = _check_number(
+            c, path, "V2GBid", "max_discharge_kw", b.max_discharge_kw, optional=False
+        )
+        ok_com = _check_number(c, path, "V2GBid", "committed_kw", b.committed_kw, optional=False)
+        if ok_max and ok_com and b.committed_kw > b.max_discharge_kw:
+            c.param(
+                path,
+                "V2GBid",
+                "committed_kw",
+                f"<= max_discharge_kw ({b.max_discharge_kw})",
+                b.committed_kw,
+            )
+        _check_number(c, path, "V2GBid", "penalty_per_kwh", b.penalty_per_kwh, optional=False)
+        if b.sessions is not None:
+            for sid in b.sessions:
+                if sid not in session_ids:
+                    c.add(
+                        f"{path}.sessions",
+                        f"The 'sessions' parameter of V2GBid must name "
+                        f"sessions. Got unknown id {sid!r} instead.",
+                        sid,
+                    )
 
 
 def validate(
@@ -512,12 +612,13 @@ def validate(
     step: Any,
     tariff: Tariff | None = None,
     forecast: Forecast | None = None,
+    v2g_bids: Sequence[V2GBid] | None = None,
 ) -> TimeGrid:
     """Check every input and return the time grid; raise one InputError listing every problem.
 
     Parameters
     ----------
-    site, sessions, start, horizon, step, tariff, forecast
+    site, sessions, start, horizon, step, tariff, forecast, v2g_bids
         As for :func:`chargeplan.optimize`.
 
     Returns
@@ -563,6 +664,7 @@ def validate(
     if c.problems and any(p.path in ("site.nodes", "sessions") for p in c.problems):
         raise InputError(c.problems)  # too large: stop before walking everything
     _check_number(c, "site", "Site", "voltage_v", site.voltage_v, lo_strict=True, optional=False)
+    _check_number(c, "site", "Site", "export_limit_kw", site.export_limit_kw)
     node_ids = _check_nodes(c, site, grid)
 
     evse_list = list(site.evses)
@@ -625,6 +727,8 @@ def validate(
                 _check_scalar_or_series(
                     c, "forecast", "Forecast", name, getattr(forecast, name), grid, nonneg=True
                 )
+    if v2g_bids is not None:
+        _check_bids(c, list(v2g_bids), {x.id for x in sessions if isinstance(x, Session)})
     if c.problems:
         raise InputError(c.problems)
     assert grid is not None

@@ -1,0 +1,543 @@
+"""Cost-optimal planning as an LP/MILP on HiGHS (highspy), built directly with scipy.sparse.
+
+Formulation (S sessions, T slots, rates in kW, energies in kWh, ``f`` = fraction of
+the slot the EV is present, ``dt`` = slot length in hours)
+
+Variables
+    ``c[s,t] in [0, pmax]`` charge rate, ``d[s,t] in [0, dmax]`` discharge rate (V2G
+    sessions only), ``u[s] in [0, E_s]`` unmet energy, ``imp[t], exp[t] >= 0`` mean
+    site import/export, ``z >= 0`` peak import above the peak already reached,
+    ``e[s,t] in [-depth_s, E_s]`` energy added to a V2G battery since arrival,
+    ``w[b,t]`` discharge paid by bid ``b``, ``q[b,t]`` committed flexibility not given.
+Constraints
+    energy: ``sum_t (c - d / eta) f dt + u = E``;
+    every node row (L1, L2, L3 current, total kW) and slot, both directions:
+    ``sum coef (c - d) <= cap`` and ``sum coef (d - c) <= cap_export``;
+    site balance: ``imp - exp = base - pv + sum (c - d) f``;
+    EVs never push export above ``max(export limit, PV export)``;
+    ``imp - z <= peak_already``;
+    V2G state: ``e[t] = e[t-1] + (c - d / eta) f dt``;
+    bids: ``w[b,t] <= sum_{s in b} d f``, ``w <= max_kw``, ``w + q >= committed``;
+    a cell never charges and discharges at once: ``c / pmax + d / dmax <= 1`` (the
+    convex hull of the two modes; exact with the MILP's binaries).
+Objective (tiers of design.md section 5)
+    ``M * sum priority * u`` (above any cost) + ``sum dt (p_imp imp - p_exp exp)``
+    + ``demand_charge * z`` + ``sum degradation d f dt`` - ``sum bid price w dt``
+    + ``sum penalty q dt`` + a tie-break toward charging earlier (up to 1e-4 per kWh,
+    growing with the slot index).
+
+Min-current rule: ``method="milp"`` adds a binary per cell (``c = 0`` or
+``pmin <= c <= pmax``, and never charging and discharging at once) and solves the MILP
+exactly; ``method="lp"`` solves the relaxation, then repairs: cells below the minimum
+are fixed to 0 and the LP is re-solved from the current basis, until no cell is below
+its minimum (a few rounds; each only fixes more cells, and zeros are always feasible).
+The auto policy (see :mod:`chargeplan.solvers`) uses the MILP for small problems.
+
+Rounding margins: rates are later rounded toward zero to 0.1 A. Node rows keep
+headroom for that: rounding a discharge down raises the import-direction load and
+rounding a charge down raises the export-direction load, by at most one 0.1 A step
+per session; the LP reserves exactly that.
+
+When export pays more than import costs in a slot, export is valued at the import
+price there (a site cannot import and export at once; this keeps the LP bounded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..exceptions import SolverError
+from ..problem import ProblemArrays
+
+__all__ = ["solve_lp", "build_lp", "LpModel"]
+
+_TIE_BREAK_PER_KWH = 1e-4
+
+
+@dataclass
+class LpModel:
+    """An LP in HiGHS's column-wise arrays, with the layout needed to read it back."""
+
+    cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    matrix: sp.csc_matrix
+    integrality: np.ndarray | None
+    c_cells: tuple[np.ndarray, np.ndarray]
+    d_cells: tuple[np.ndarray, np.ndarray]
+    c_off: int
+    d_off: int
+    u_off: int
+    y_off: int
+    n_y_c: int
+
+    @property
+    def n_cols(self) -> int:
+        """Number of columns."""
+        return len(self.cost)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return len(self.row_lower)
+
+
+class _Builder:
+    """Collects COO triplets and row bounds."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.lo: list[np.ndarray] = []
+        self.hi: list[np.ndarray] = []
+        self.n = 0
+
+    def add_rows(self, lo: np.ndarray, hi: np.ndarray) -> int:
+        first = self.n
+        self.lo.append(np.asarray(lo, dtype=np.float64))
+        self.hi.append(np.asarray(hi, dtype=np.float64))
+        self.n += len(self.lo[-1])
+        return first
+
+    def add(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+        self.rows.append(np.asarray(rows, dtype=np.int64))
+        self.cols.append(np.asarray(cols, dtype=np.int64))
+        self.vals.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), np.shape(rows)))
+
+
+def _penalty_weight(p: ProblemArrays) -> float:
+    """Price per kWh of unmet energy: above any cost the plan could save."""
+    dt = p.grid.step_h
+    worst = (
+        np.abs(p.price_import_per_kwh).max(initial=0.0)
+        + np.abs(p.price_export_per_kwh).max(initial=0.0)
+        + p.degradation_per_kwh.max(initial=0.0)
+        + np.abs(p.bid_price_per_kwh).max(initial=0.0)
+        + p.bid_penalty_per_kwh.max(initial=0.0)
+        + p.demand_charge_per_kw / dt
+    )
+    eta = p.efficiency.min(initial=1.0)
+    return 10.0 * (1.0 + worst / eta)
+
+
+def _node_incidence(p: ProblemArrays, s_idx: np.ndarray, t_idx: np.ndarray):
+    """Triplets (row key, cell number, coef) of cells on the node rows of their path."""
+    keys, cells, coefs = [], [], []
+    T = p.n_slots
+    cell = np.arange(len(s_idx))
+    for d in range(p.path.shape[1]):
+        node = p.path[s_idx, d]
+        ok = node >= 0
+        for r in range(4):
+            co = p.coef[s_idx, r]
+            m = ok & (co > 0.0)
+            keys.append((node[m] * 4 + r) * T + t_idx[m])
+            cells.append(cell[m])
+            coefs.append(co[m])
+    return np.concatenate(keys), np.concatenate(cells), np.concatenate(coefs)
+
+
+def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
+    """Build the LP (or MILP with ``integer=True``) of the module docstring.
+
+    Parameters
+    ----------
+    problem : ProblemArrays
+    integer : bool, default False
+        Add binaries for the min-current rule.
+
+    Returns
+    -------
+    LpModel
+    """
+    p = problem
+    S, T = p.n_sessions, p.n_slots
+    dt = p.grid.step_h
+    f = p.present
+    cs, ct = np.nonzero(p.pmax_kw > 0.0)
+    ds, dtt = np.nonzero(p.dmax_kw > 0.0)
+    nc, nd = len(cs), len(ds)
+    v2g = np.unique(ds)
+    nv = len(v2g)
+    v_pos = np.full(S, -1)
+    v_pos[v2g] = np.arange(nv)
+    B = len(p.bid_price_per_kwh)
+    has_z = p.demand_charge_per_kw > 0.0
+    step_kw = np.where(p.dc, 1e-4, p.kw_per_a * 0.1)  # rounding step of each session
+
+    # column layout
+    c_off = 0
+    d_off = c_off + nc
+    u_off = d_off + nd
+    imp_off = u_off + S
+    exp_off = imp_off + T
+    z_off = exp_off + T
+    e_off = z_off + int(has_z)
+    w_off = e_off + nv * T
+    q_off = w_off + B * T
+    y_off = q_off + B * T
+    yc_cells = np.nonzero(p.pmin_kw[cs] > 0.0)[0] if integer else np.zeros(0, np.int64)
+    yd_cells = np.nonzero(p.dmin_kw[ds] > 0.0)[0] if integer else np.zeros(0, np.int64)
+    n_y = len(yc_cells) + len(yd_cells)
+    n_cols = y_off + n_y
+
+    cost = np.zeros(n_cols)
+    lo = np.zeros(n_cols)
+    hi = np.full(n_cols, np.inf)
+    energy = p.energy_kwh
+    # c
+    cost[c_off:d_off] = _TIE_BREAK_PER_KWH * (ct + 1) / T * f[cs, ct] * dt
+    hi[c_off:d_off] = p.pmax_kw[cs, ct]
+    # d
+    cost[d_off:u_off] = p.degradation_per_kwh[ds] * f[ds, dtt] * dt
+    hi[d_off:u_off] = p.dmax_kw[ds, dtt]
+    # u
+    cost[u_off:imp_off] = _penalty_weight(p) * p.priority
+    hi[u_off:imp_off] = energy
+    # imp / exp
+    p_imp = p.price_import_per_kwh
+    p_exp = np.minimum(p.price_export_per_kwh, p_imp)
+    cost[imp_off:exp_off] = p_imp * dt
+    cost[exp_off:z_off] = -p_exp * dt
+    if has_z:
+        cost[z_off] = p.demand_charge_per_kw
+    # e
+    if nv:
+        lo[e_off:w_off] = np.repeat(-p.depth_kwh[v2g], T)
+        hi[e_off:w_off] = np.repeat(energy[v2g], T)
+    # w, q
+    if B:
+        cost[w_off:q_off] = (-p.bid_price_per_kwh[:, None] * dt * np.ones((1, T))).ravel()
+        hi[w_off:q_off] = (p.bid_max_kw[:, None] * p.bid_window).ravel()
+        cost[q_off:y_off] = (p.bid_penalty_per_kwh[:, None] * dt * np.ones((1, T))).ravel()
+        hi[q_off:y_off] = (p.bid_committed_kw[:, None] * p.bid_window).ravel()
+    # y
+    hi[y_off:] = 1.0
+
+    b = _Builder()
+    # energy rows
+    r0 = b.add_rows(energy, energy)
+    b.add(r0 + cs, c_off + np.arange(nc), f[cs, ct] * dt)
+    b.add(r0 + ds, d_off + np.arange(nd), -f[ds, dtt] * dt / p.efficiency[ds])
+    b.add(r0 + np.arange(S), u_off + np.arange(S), 1.0)
+
+    # node rows, import direction (c +, d -) and export direction (d +, c -)
+    kc, cc, vc = _node_incidence(p, cs, ct)
+    kd, cd, vd = _node_incidence(p, ds, dtt)
+    cap = p.cap.reshape(-1)
+    cap_x = p.cap_export.reshape(-1)
+    keys = np.unique(np.concatenate([kc, kd]))
+    keys = keys[np.isfinite(cap[keys])]
+    if len(keys):
+        pos_c = np.searchsorted(keys, kc)
+        ok_c = (pos_c < len(keys)) & (keys[np.minimum(pos_c, len(keys) - 1)] == kc)
+        pos_d = np.searchsorted(keys, kd)
+        ok_d = (pos_d < len(keys)) & (keys[np.minimum(pos_d, len(keys) - 1)] == kd)
+        margin = np.bincount(
+            pos_d[ok_d], weights=vd[ok_d] * step_kw[ds[cd[ok_d]]], minlength=len(keys)
+        )
+        r_imp = b.add_rows(np.full(len(keys), -np.inf), np.maximum(cap[keys] - margin, 0.0))
+        b.add(r_imp + pos_c[ok_c], c_off + cc[ok_c], vc[ok_c])
+        b.add(r_imp + pos_d[ok_d], d_off + cd[ok_d], -vd[ok_d])
+    if nd:
+        keys_x = np.unique(kd)
+        keys_x = keys_x[np.isfinite(cap_x[keys_x])]
+        if len(keys_x):
+            pos_c = np.searchsorted(keys_x, kc)
+            ok_c = (pos_c < len(keys_x)) & (keys_x[np.minimum(pos_c, len(keys_x) - 1)] == kc)
+            pos_d = np.searchsorted(keys_x, kd)
+            ok_d = (pos_d < len(keys_x)) & (keys_x[np.minimum(pos_d, len(keys_x) - 1)] == kd)
+            margin = np.bincount(
+                pos_c[ok_c], weights=vc[ok_c] * step_kw[cs[cc[ok_c]]], minlength=len(keys_x)
+            )
+            r_exp = b.add_rows(
+                np.full(len(keys_x), -np.inf), np.maximum(cap_x[keys_x] - margin, 0.0)
+            )
+            b.add(r_exp + pos_c[ok_c], c_off + cc[ok_c], -vc[ok_c])
+            b.add(r_exp + pos_d[ok_d], d_off + cd[ok_d], vd[ok_d])
+
+    # convex hull of "charge or discharge" in every V2G cell: c / pmax + d / dmax <= 1
+    if nd:
+        key_c = cs * T + ct
+        both, ic, id_ = np.intersect1d(key_c, ds * T + dtt, return_indices=True)
+        if len(both):
+            r_h = b.add_rows(np.full(len(both), -np.inf), np.ones(len(both)))
+            b.add(r_h + np.arange(len(both)), c_off + ic, 1.0 / p.pmax_kw[cs[ic], ct[ic]])
+            b.add(r_h + np.arange(len(both)), d_off + id_, 1.0 / p.dmax_kw[ds[id_], dtt[id_]])
+
+    # site balance: imp - exp - sum c f + sum d f = net_base
+    r_bal = b.add_rows(p.net_base_kw, p.net_base_kw)
+    t_all = np.arange(T)
+    b.add(r_bal + t_all, imp_off + t_all, 1.0)
+    b.add(r_bal + t_all, exp_off + t_all, -1.0)
+    b.add(r_bal + ct, c_off + np.arange(nc), -f[cs, ct])
+    b.add(r_bal + dtt, d_off + np.arange(nd), f[ds, dtt])
+    if np.isfinite(p.export_limit_kw) and nd:
+        # EVs may push export to max(limit, PV export) at most: sum (d - c) f <= X - margin
+        low = p.net_base_low_kw
+        x_cap = np.maximum(p.export_limit_kw, np.maximum(-low, 0.0)) + low
+        c_margin = np.bincount(ct, weights=step_kw[cs] * f[cs, ct], minlength=T)
+        r_x = b.add_rows(np.full(T, -np.inf), np.maximum(x_cap - c_margin, 0.0))
+        b.add(r_x + ct, c_off + np.arange(nc), -f[cs, ct])
+        b.add(r_x + dtt, d_off + np.arange(nd), f[ds, dtt])
+    if has_z:
+        r_dem = b.add_rows(np.full(T, -np.inf), np.full(T, p.peak_already_kw))
+        b.add(r_dem + t_all, imp_off + t_all, 1.0)
+        b.add(r_dem + t_all, np.full(T, z_off), -1.0)
+
+    # V2G state of energy: e[t] - e[t-1] - (c - d/eta) f dt = 0
+    if nv:
+        r_e = b.add_rows(np.zeros(nv * T), np.zeros(nv * T))
+        ev = np.arange(nv * T)
+        b.add(r_e + ev, e_off + ev, 1.0)
+        prev = ev[(ev % T) > 0]
+        b.add(r_e + prev, e_off + prev - 1, -1.0)
+        vc_mask = v_pos[cs] >= 0
+        b.add(
+            r_e + v_pos[cs[vc_mask]] * T + ct[vc_mask],
+            c_off + np.nonzero(vc_mask)[0],
+            -f[cs[vc_mask], ct[vc_mask]] * dt,
+        )
+        b.add(r_e + v_pos[ds] * T + dtt, d_off + np.arange(nd), f[ds, dtt] * dt / p.efficiency[ds])
+
+    # bids
+    if B:
+        r_w = b.add_rows(np.full(B * T, -np.inf), np.zeros(B * T))
+        bt = np.arange(B * T)
+        b.add(r_w + bt, w_off + bt, 1.0)
+        for k in range(B):
+            m = p.bid_members[k, ds]
+            b.add(r_w + k * T + dtt[m], d_off + np.nonzero(m)[0], -f[ds[m], dtt[m]])
+        if B > 1:
+            r_all = b.add_rows(np.full(T, -np.inf), np.zeros(T))
+            b.add(r_all + np.tile(t_all, B), w_off + bt, 1.0)
+            m = p.bid_members[:, ds].any(axis=0)
+            b.add(r_all + dtt[m], d_off + np.nonzero(m)[0], -f[ds[m], dtt[m]])
+        need = (p.bid_committed_kw[:, None] * p.bid_window).ravel()
+        r_q = b.add_rows(need, np.full(B * T, np.inf))
+        b.add(r_q + bt, w_off + bt, 1.0)
+        b.add(r_q + bt, q_off + bt, 1.0)
+
+    integrality = None
+    if n_y:
+        integrality = np.zeros(n_cols, dtype=np.int32)
+        integrality[y_off:] = 1
+        yc = y_off + np.arange(len(yc_cells))
+        yd = y_off + len(yc_cells) + np.arange(len(yd_cells))
+        # c - pmax y <= 0 ; c - pmin y >= 0
+        r_y = b.add_rows(np.full(len(yc_cells), -np.inf), np.zeros(len(yc_cells)))
+        b.add(r_y + np.arange(len(yc_cells)), c_off + yc_cells, 1.0)
+        b.add(r_y + np.arange(len(yc_cells)), yc, -p.pmax_kw[cs[yc_cells], ct[yc_cells]])
+        r_y = b.add_rows(np.zeros(len(yc_cells)), np.full(len(yc_cells), np.inf))
+        b.add(r_y + np.arange(len(yc_cells)), c_off + yc_cells, 1.0)
+        b.add(r_y + np.arange(len(yc_cells)), yc, -p.pmin_kw[cs[yc_cells]])
+        r_y = b.add_rows(np.full(len(yd_cells), -np.inf), np.zeros(len(yd_cells)))
+        b.add(r_y + np.arange(len(yd_cells)), d_off + yd_cells, 1.0)
+        b.add(r_y + np.arange(len(yd_cells)), yd, -p.dmax_kw[ds[yd_cells], dtt[yd_cells]])
+        r_y = b.add_rows(np.zeros(len(yd_cells)), np.full(len(yd_cells), np.inf))
+        b.add(r_y + np.arange(len(yd_cells)), d_off + yd_cells, 1.0)
+        b.add(r_y + np.arange(len(yd_cells)), yd, -p.dmin_kw[ds[yd_cells]])
+        # never charge and discharge in one cell: yc + yd <= 1
+        key_c = cs[yc_cells] * T + ct[yc_cells]
+        key_d = ds[yd_cells] * T + dtt[yd_cells]
+        both, ic, id_ = np.intersect1d(key_c, key_d, return_indices=True)
+        if len(both):
+            r_x = b.add_rows(np.full(len(both), -np.inf), np.ones(len(both)))
+            b.add(r_x + np.arange(len(both)), yc[ic], 1.0)
+            b.add(r_x + np.arange(len(both)), yd[id_], 1.0)
+
+    rows = np.concatenate(b.rows) if b.rows else np.zeros(0, np.int64)
+    cols = np.concatenate(b.cols) if b.cols else np.zeros(0, np.int64)
+    vals = np.concatenate(b.vals) if b.vals else np.zeros(0)
+    matrix = sp.csc_matrix((vals, (rows, cols)), shape=(b.n, n_cols))
+    return LpModel(
+        cost=cost,
+        col_lower=lo,
+        col_upper=hi,
+        row_lower=np.concatenate(b.lo) if b.lo else np.zeros(0),
+        row_upper=np.concatenate(b.hi) if b.hi else np.zeros(0),
+        matrix=matrix,
+        integrality=integrality,
+        c_cells=(cs, ct),
+        d_cells=(ds, dtt),
+        c_off=c_off,
+        d_off=d_off,
+        u_off=u_off,
+        y_off=y_off,
+        n_y_c=len(yc_cells),
+    )
+
+
+def _highs(model: LpModel, time_limit_s: float | None, options: dict | None):
+    import highspy
+
+    # highspy.Highs prints a copyright banner (at C level) on first creation; its base
+    # class does not. Fall back to the public class if the layout ever changes.
+    core = getattr(getattr(highspy, "_core", None), "_Highs", None)
+    h = core() if core is not None else highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(time_limit_s))
+    for k, v in (options or {}).items():
+        h.setOptionValue(k, v)
+    m = model.matrix
+    inf = highspy.kHighsInf
+    args = [
+        model.n_cols,
+        model.n_rows,
+        m.nnz,
+        1,
+        1,
+        0.0,
+        model.cost,
+        model.col_lower,
+        np.where(np.isinf(model.col_upper), inf, model.col_upper),
+        np.where(np.isinf(model.row_lower), -inf, model.row_lower),
+        np.where(np.isinf(model.row_upper), inf, model.row_upper),
+        m.indptr.astype(np.int32),
+        m.indices.astype(np.int32),
+        m.data,
+    ]
+    integrality = model.integrality
+    if integrality is None:
+        integrality = np.zeros(model.n_cols, dtype=np.int32)
+    args.append(integrality)
+    status = h.passModel(*args)
+    if status == highspy.HighsStatus.kError:
+        raise SolverError("HiGHS rejected the model", status="error")
+    return h
+
+
+def _run(h) -> str:
+    import highspy
+
+    h.run()
+    ms = h.getModelStatus()
+    if ms == highspy.HighsModelStatus.kOptimal:
+        return "optimal"
+    if ms == highspy.HighsModelStatus.kTimeLimit:
+        raise SolverError("HiGHS hit its time limit", status="time_limit")
+    raise SolverError(f"HiGHS ended with status {h.modelStatusToString(ms)}", status="error")
+
+
+def _rates(p: ProblemArrays, model: LpModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cs, ct = model.c_cells
+    ds, dtt = model.d_cells
+    c = np.zeros((p.n_sessions, p.n_slots))
+    d = np.zeros_like(c)
+    c[cs, ct] = np.maximum(x[model.c_off : model.c_off + len(cs)], 0.0)
+    d[ds, dtt] = np.maximum(x[model.d_off : model.d_off + len(ds)], 0.0)
+    return c, d
+
+
+def solve_lp(
+    problem: ProblemArrays,
+    *,
+    integer: bool = False,
+    time_limit_s: float | None = None,
+    highs_options: dict | None = None,
+) -> tuple[np.ndarray, dict]:
+    """Solve the planning LP (``integer=False``: LP + repair) or MILP on HiGHS.
+
+    Parameters
+    ----------
+    problem : ProblemArrays
+    integer : bool, default False
+        Solve the min-current rule exactly as a MILP.
+    time_limit_s : float, optional
+        HiGHS time limit per run.
+    highs_options : dict, optional
+        Extra HiGHS options (e.g. ``{"solver": "ipm", "run_crossover": "off"}``).
+
+    Returns
+    -------
+    rate_kw : numpy.ndarray
+        (S, T) net rate in kW (negative = discharge).
+    info : dict
+        Objective, status, model size, repair statistics.
+
+    Raises
+    ------
+    SolverError
+        HiGHS failed, hit the time limit, or the repair LP was infeasible.
+    """
+    import time
+
+    p = problem
+    t0 = time.perf_counter()
+    model = build_lp(p, integer=integer)
+    t_build = time.perf_counter() - t0
+    h = _highs(model, time_limit_s, highs_options)
+    status = _run(h)
+    x = np.asarray(h.getSolution().col_value)
+    c, d = _rates(p, model, x)
+    info = {
+        "build_time_s": t_build,
+        "n_cols": model.n_cols,
+        "n_rows": model.n_rows,
+        "nnz": int(model.matrix.nnz),
+        "integer": integer,
+        "status": status,
+        "repaired_cells": 0,
+    }
+    if not integer:
+        c, d, n_fixed = _repair(p, model, h, c, d)
+        info["repaired_cells"] = n_fixed
+    info["objective"] = float(h.getInfo().objective_function_value)
+    info["simplex_iterations"] = int(h.getInfo().simplex_iteration_count)
+    info["highs"] = h
+    info["model"] = model
+    return c - d, info
+
+
+def _repair(
+    p: ProblemArrays, model: LpModel, h, c: np.ndarray, d: np.ndarray, max_rounds: int = 25
+):
+    """Make the LP relaxation keep the min-current rule by fixing cells and re-solving.
+
+    Each round fixes to 0 every cell whose rate is below its minimum (and, where a
+    cell both charges and discharges, the smaller side) and re-solves from the
+    current basis. Fixing cells to 0 keeps the LP feasible (a plan of zeros is), so
+    this ends with a plan that keeps the rule; the number of rounds is bounded since
+    every round fixes at least one more cell.
+    """
+    tol = 1e-7
+    cs, ct = model.c_cells
+    ds, dtt = model.d_cells
+    key_c = cs * p.n_slots + ct
+    key_d = ds * p.n_slots + dtt
+    idx_c = (model.c_off + np.arange(len(cs))).astype(np.int32)
+    idx_d = (model.d_off + np.arange(len(ds))).astype(np.int32)
+    fixed = 0
+    for _ in range(max_rounds):
+        cv, dv = c[cs, ct], d[ds, dtt]
+        small_c = (cv > tol) & (cv < p.pmin_kw[cs] - tol)
+        small_d = (dv > tol) & (dv < p.dmin_kw[ds] - tol)
+        both = ((c > tol) & (d > tol)).ravel()
+        if both.any():
+            flat_c, flat_d = c.ravel(), d.ravel()
+            small_c |= np.isin(key_c, np.flatnonzero(both & (flat_c < flat_d)))
+            small_d |= np.isin(key_d, np.flatnonzero(both & (flat_c >= flat_d)))
+        if not (small_c.any() or small_d.any()):
+            return c, d, fixed
+        fixed += int(small_c.sum() + small_d.sum())
+        if small_c.any():
+            i = idx_c[small_c]
+            h.changeColsBounds(len(i), i, np.zeros(len(i)), np.zeros(len(i)))
+        if small_d.any():
+            i = idx_d[small_d]
+            h.changeColsBounds(len(i), i, np.zeros(len(i)), np.zeros(len(i)))
+        try:
+            _run(h)
+        except SolverError as e:
+            raise SolverError(f"min-current repair failed: {e}", status=e.status) from e
+        c, d = _rates(p, model, np.asarray(h.getSolution().col_value))
+    raise SolverError(
+        f"min-current repair did not settle in {max_rounds} rounds", status="repair_failed"
+    )

@@ -1,0 +1,344 @@
+"""LP/MILP solver on HiGHS: hand-solved optima, V2G rules, demand charge, fallback."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import chargeplan as cp
+from chargeplan.exceptions import SolverError, SolverFallbackWarning
+from chargeplan.solvers import lp as lp_mod
+
+T0 = pd.Timestamp("2024-03-04 00:00", tz="UTC")
+KPA3 = 0.69  # kW per A on 3 phases at 230 V
+
+
+def h(x):
+    return pd.Timedelta(hours=x)
+
+
+def hourly(values, start=T0):
+    return pd.Series(values, index=pd.date_range(start, periods=len(values), freq="1h"))
+
+
+def one_evse_site(bidirectional=False, **kw):
+    return cp.Site(
+        nodes=[cp.Node("grid", limit_a=63)],
+        evses=[cp.Evse("cp", parent="grid", max_current_a=16, bidirectional=bidirectional)],
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("method", ["lp", "milp"])
+def test_cheapest_hours(method):
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=63)], evses=[cp.Evse("cp1", parent="grid", max_current_a=32)]
+    )
+    s = cp.Session("s1", evse="cp1", arrival=T0, departure=T0 + h(4), energy_kwh=44.16)
+    tariff = cp.Tariff(import_price_per_kwh=hourly([0.3, 0.1, 0.2, 0.4]))
+    plan = cp.optimize(
+        site, [s], start=T0, horizon="4h", step="15min", tariff=tariff, method=method
+    )
+    np.testing.assert_allclose(plan.current_a["cp1"], [0] * 4 + [32] * 8 + [0] * 4)
+    assert plan.kpis["total_cost"] == pytest.approx(22.08 * 0.1 + 22.08 * 0.2)
+    assert plan.report.method == method and plan.report.status == "optimal"
+
+
+def test_pv_surplus_used_first():
+    site = one_evse_site()
+    s = cp.Session("s", evse="cp", arrival=T0, departure=T0 + h(6), energy_kwh=11.04)
+    pv = hourly([0, 0, 0, 20, 20, 0])
+    plan = cp.optimize(
+        site,
+        [s],
+        start=T0,
+        horizon="6h",
+        step="15min",
+        tariff=cp.Tariff(import_price_per_kwh=0.3, export_price_per_kwh=0.05),
+        forecast=cp.Forecast(pv_kw=pv),
+        method="lp",
+    )
+    cur = plan.current_a["cp"].to_numpy()
+    assert cur[:12].sum() == 0 and cur[16:].sum() == 0
+    np.testing.assert_allclose(cur[12:16], 16)
+    # 20 kW PV for 2 h = 40 kWh; 11.04 kWh used by the EV: export revenue 28.96 * 0.05
+    assert plan.kpis["energy_cost"] == pytest.approx(-(40 - 11.04) * 0.05)
+
+
+def v2g_session(**kw):
+    base = dict(
+        id="s",
+        evse="cp",
+        arrival=T0,
+        departure=T0 + h(3),
+        energy_kwh=0.0,
+        battery_capacity_kwh=60,
+        soc_now_pct=50,
+        soc_min_pct=50 - 100 / 6,
+        v2g=True,
+        round_trip_efficiency=0.9,
+    )
+    base.update(kw)
+    return cp.Session(**base)
+
+
+def test_v2g_arbitrage_that_pays():
+    # sell at 0.50 in hour 0, buy back at 0.10 later. Reserve depth 10 kWh of battery:
+    # at most 9 kWh at the meter (eta 0.9) at <= 11.04 kW; recharge 10 kWh at 0.10.
+    site = one_evse_site(bidirectional=True)
+    prices = hourly([0.5, 0.1, 0.1])
+    tariff = cp.Tariff(import_price_per_kwh=prices, export_price_per_kwh=prices)
+    plan = cp.optimize(
+        site, [v2g_session()], start=T0, horizon="3h", step="1h", tariff=tariff, method="milp"
+    )
+    assert plan.power_kw["cp"].iloc[0] < 0
+    k = plan.kpis
+    assert k["v2g_discharged_kwh"] == pytest.approx(9.0, abs=0.07)  # 0.1 A rounding
+    assert k["total_cost"] == pytest.approx(0.1 * 9.0 / 0.9 - 0.5 * 9.0, abs=0.05)
+    assert plan.sessions.loc["s", "delivered_kwh"] == pytest.approx(0.0, abs=0.08)
+    assert plan.sessions.loc["s", "delivered_kwh"] <= 1e-9
+
+
+@pytest.mark.parametrize("case", ["spread_below_loss", "degradation", "not_willing"])
+def test_v2g_that_does_not_pay_or_is_not_allowed(case):
+    site = one_evse_site(bidirectional=True)
+    prices = hourly([0.105, 0.1, 0.1]) if case == "spread_below_loss" else hourly([0.5, 0.1, 0.1])
+    kw = {}
+    if case == "degradation":
+        kw["degradation_cost_per_kwh"] = 0.5
+    if case == "not_willing":
+        kw["v2g"] = False
+    tariff = cp.Tariff(import_price_per_kwh=prices, export_price_per_kwh=prices)
+    plan = cp.optimize(
+        site, [v2g_session(**kw)], start=T0, horizon="3h", step="1h", tariff=tariff, method="lp"
+    )
+    assert (plan.power_kw["cp"] >= 0).all()
+    assert plan.kpis["v2g_discharged_kwh"] == 0
+
+
+def test_v2g_needs_bidirectional_evse():
+    with pytest.raises(cp.InputError) as e:
+        cp.optimize(
+            one_evse_site(bidirectional=False), [v2g_session()], start=T0, horizon="3h", step="1h"
+        )
+    assert "sessions[0] (id='s').v2g" in e.value.paths
+
+
+def test_v2g_bid_paid_and_reserve_kept():
+    # flat 0.2 prices, a bid paying 1.0/kWh for up to 5 kW in hour 1
+    site = one_evse_site(bidirectional=True)
+    bid = cp.V2GBid("b1", start=T0 + h(1), end=T0 + h(2), price_per_kwh=1.0, max_discharge_kw=5)
+    plan = cp.optimize(
+        site,
+        [v2g_session(energy_kwh=5.0)],
+        start=T0,
+        horizon="3h",
+        step="1h",
+        tariff=cp.Tariff(import_price_per_kwh=0.2),
+        v2g_bids=[bid],
+        method="milp",
+    )
+    p = plan.power_kw["cp"].to_numpy()
+    assert p[1] == pytest.approx(-5.0, abs=0.07)
+    assert plan.kpis["v2g_revenue"] == pytest.approx(5.0, abs=0.07)
+    assert plan.sessions.loc["s", "delivered_kwh"] == pytest.approx(5.0, abs=0.07)
+    assert plan.violations() == []
+
+
+def test_reserve_limits_discharge():
+    # depth 2 kWh of battery (1.8 kWh at the meter); 15-min slots; min 6 A = 4.14 kW.
+    # A bid pays for up to 5 kW in the first hour: one discharge slot at 5 kW takes
+    # 1.38 kWh from the battery, two in a row would break the reserve, so the MILP
+    # alternates discharge and recharge.
+    site = one_evse_site(bidirectional=True)
+    bid = cp.V2GBid("b1", start=T0, end=T0 + h(1), price_per_kwh=1.0, max_discharge_kw=5)
+    s = v2g_session(soc_min_pct=50 - 200 / 60)
+    plan = cp.optimize(
+        site,
+        [s],
+        start=T0,
+        horizon="3h",
+        step="15min",
+        tariff=cp.Tariff(import_price_per_kwh=0.2),
+        v2g_bids=[bid],
+        method="milp",
+    )
+    assert plan.violations() == []
+    p = plan.power_kw["cp"].to_numpy()
+    e = p * 0.25
+    running = np.cumsum(np.where(e < 0, e / 0.9, e))
+    assert running.min() >= -2.0 - 1e-9
+    assert running.min() <= -1.3  # the reserve is used
+    assert not ((p[:-1] < 0) & (p[1:] < 0)).any()  # never two discharge slots in a row
+    assert p.min() == pytest.approx(-7.2 * 0.69)  # 5 kW -> 7.2 A rounded down
+    assert plan.kpis["v2g_revenue"] == pytest.approx(2 * 7.2 * 0.69 * 0.25)
+
+
+def test_demand_charge_flattens_peak():
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=63)], evses=[cp.Evse("cp1", parent="grid", max_current_a=32)]
+    )
+    s = cp.Session("s1", evse="cp1", arrival=T0, departure=T0 + h(4), energy_kwh=22.08)
+    flat = cp.optimize(
+        site,
+        [s],
+        start=T0,
+        horizon="4h",
+        step="15min",
+        method="lp",
+        tariff=cp.Tariff(import_price_per_kwh=0.2),
+    )
+    assert flat.kpis["peak_import_kw"] == pytest.approx(32 * KPA3)
+    dc = cp.optimize(
+        site,
+        [s],
+        start=T0,
+        horizon="4h",
+        step="15min",
+        method="lp",
+        tariff=cp.Tariff(import_price_per_kwh=0.2, demand_charge_per_kw=10),
+    )
+    # 22.08 kWh over 4 h: 5.52 kW = 8 A on 3 phases in every slot
+    assert dc.kpis["peak_import_kw"] == pytest.approx(5.52)
+    np.testing.assert_allclose(dc.current_a["cp1"], 8.0)
+    assert dc.kpis["demand_charge"] == pytest.approx(55.2)
+
+
+def test_peak_already_reached_is_free():
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=63)], evses=[cp.Evse("cp1", parent="grid", max_current_a=32)]
+    )
+    s = cp.Session("s1", evse="cp1", arrival=T0, departure=T0 + h(4), energy_kwh=22.08)
+    plan = cp.optimize(
+        site,
+        [s],
+        start=T0,
+        horizon="4h",
+        step="15min",
+        method="lp",
+        tariff=cp.Tariff(import_price_per_kwh=0.2, demand_charge_per_kw=10, peak_already_kw=11.04),
+    )
+    assert plan.kpis["peak_import_kw"] <= 11.04 + 1e-6
+    assert plan.kpis["demand_charge"] == pytest.approx(0.0, abs=1e-6)
+    assert plan.kpis["delivered_kwh"] == pytest.approx(22.08)
+
+
+def test_export_limit_caps_v2g():
+    # 6 kW export: 8.6 A on 3 phases (5.934 kW) is the most discharge allowed
+    site = one_evse_site(bidirectional=True, export_limit_kw=6.0)
+    prices = hourly([0.5, 0.1, 0.1])
+    plan = cp.optimize(
+        site,
+        [v2g_session()],
+        start=T0,
+        horizon="3h",
+        step="1h",
+        tariff=cp.Tariff(import_price_per_kwh=prices, export_price_per_kwh=prices),
+        method="lp",
+    )
+    assert plan.power_kw["cp"].iloc[0] >= -6.0 - 1e-9
+    # 8.6 A would fit, but 0.1 A stays reserved for rounding a charge down: 8.5 A
+    assert plan.power_kw["cp"].iloc[0] == pytest.approx(-8.5 * 0.69)
+
+
+def test_auto_uses_lp_for_v2g_and_falls_back_on_failure(monkeypatch):
+    site = one_evse_site(bidirectional=True)
+    prices = hourly([0.5, 0.1, 0.1])
+    tariff = cp.Tariff(import_price_per_kwh=prices, export_price_per_kwh=prices)
+    ok = cp.optimize(
+        site, [v2g_session(energy_kwh=3.0)], start=T0, horizon="3h", step="1h", tariff=tariff
+    )
+    assert ok.report.method in ("lp", "milp") and "LP features" in ok.report.reason
+
+    def broken(h):
+        raise SolverError("HiGHS hit its time limit", status="time_limit")
+
+    monkeypatch.setattr(lp_mod, "_run", broken)
+    with pytest.warns(SolverFallbackWarning, match="time_limit"):
+        plan = cp.optimize(
+            site, [v2g_session(energy_kwh=3.0)], start=T0, horizon="3h", step="1h", tariff=tariff
+        )
+    assert plan.report.method == "greedy"
+    assert "fell back to greedy" in plan.report.reason
+    assert plan.report.info["fallback_from"]["status"] == "time_limit"
+    assert plan.violations() == []
+    assert (plan.power_kw["cp"] >= 0).all()
+    with pytest.raises(SolverError):
+        cp.optimize(
+            site,
+            [v2g_session(energy_kwh=3.0)],
+            start=T0,
+            horizon="3h",
+            step="1h",
+            tariff=tariff,
+            method="lp",
+        )
+
+
+def test_time_limit_validated():
+    with pytest.raises(cp.InputError) as e:
+        cp.optimize(one_evse_site(), [], start=T0, horizon="1h", step="15min", time_limit_s=-1)
+    assert "optimize.time_limit_s" in e.value.paths
+
+
+def test_auto_falls_back_to_lp_when_greedy_leaves_energy_unmet():
+    # priority-free EDF/LLF greedy gives the long session the cheap early slots; the
+    # short one then cannot be served. LP serves both.
+    site = cp.Site(
+        nodes=[cp.Node("f", limit_a=16)],
+        evses=[
+            cp.Evse("a", parent="f", max_current_a=16),
+            cp.Evse("b", parent="f", max_current_a=16),
+        ],
+    )
+    ss = [
+        cp.Session("long", evse="a", arrival=T0, departure=T0 + h(2), energy_kwh=11.04),
+        cp.Session("short", evse="b", arrival=T0, departure=T0 + h(1), energy_kwh=5.52),
+    ]
+    tariff = cp.Tariff(import_price_per_kwh=hourly([0.1, 0.9]))
+    g = cp.optimize(site, ss, start=T0, horizon="2h", step="15min", tariff=tariff, method="greedy")
+    a = cp.optimize(site, ss, start=T0, horizon="2h", step="15min", tariff=tariff)
+    assert a.kpis["unmet_kwh"] <= g.kpis["unmet_kwh"] + 1e-9
+    assert a.kpis["unmet_kwh"] == pytest.approx(0.0, abs=0.02)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_milp_never_worse_than_greedy(seed):
+    rng = np.random.default_rng(seed)
+    n = 6
+    site = cp.Site(
+        nodes=[
+            cp.Node("g", limit_a=float(rng.integers(20, 60))),
+            cp.Node("f", parent="g", limit_a=float(rng.integers(10, 40))),
+        ],
+        evses=[cp.Evse(f"e{i}", parent="f" if i % 2 else "g", max_current_a=32) for i in range(n)],
+    )
+    ss = [
+        cp.Session(
+            f"s{i}",
+            evse=f"e{i}",
+            arrival=T0 + h(rng.uniform(0, 2)),
+            departure=T0 + h(rng.uniform(3, 6)),
+            energy_kwh=float(rng.uniform(2, 25)),
+        )
+        for i in range(n)
+    ]
+    tariff = cp.Tariff(import_price_per_kwh=hourly(rng.uniform(0.05, 0.5, 6)))
+    kw = dict(start=T0, horizon="6h", step="30min", tariff=tariff)
+    g = cp.optimize(site, ss, method="greedy", **kw)
+    m = cp.optimize(site, ss, method="milp", **kw)
+    assert m.violations() == [] and g.violations() == []
+    # rounding to 0.1 A costs at most one step per slot and session
+    tol = n * 12 * 0.1 * KPA3 * 0.5
+    assert m.kpis["unmet_kwh"] <= g.kpis["unmet_kwh"] + tol
+    if abs(m.kpis["unmet_kwh"] - g.kpis["unmet_kwh"]) < 1e-3:
+        assert m.kpis["energy_cost"] <= g.kpis["energy_cost"] + tol * 0.5
+
+
+def test_lp_build_has_no_silent_warnings():
+    site = one_evse_site()
+    s = cp.Session("s", evse="cp", arrival=T0, departure=T0 + h(2), energy_kwh=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cp.optimize(site, [s], start=T0, horizon="2h", step="15min", method="lp")
