@@ -94,8 +94,11 @@ def test_v2g_arbitrage_that_pays():
     )
     assert plan.power_kw["cp"].iloc[0] < 0
     k = plan.kpis
-    assert k["v2g_discharged_kwh"] == pytest.approx(9.0, abs=0.07)  # 0.1 A rounding
-    assert k["total_cost"] == pytest.approx(0.1 * 9.0 / 0.9 - 0.5 * 9.0, abs=0.05)
+    # 9 kWh less what rounding may take: the reserve keeps back one 0.1 A step per
+    # charge slot (0.069 kWh each) and the rate is rounded down to 0.1 A
+    assert 9.0 - 0.069 - 0.069 <= k["v2g_discharged_kwh"] <= 9.0
+    x = k["v2g_discharged_kwh"]
+    assert k["total_cost"] == pytest.approx(0.1 * x / 0.9 - 0.5 * x, abs=5e-3)
     assert plan.sessions.loc["s", "delivered_kwh"] == pytest.approx(0.0, abs=0.08)
     assert plan.sessions.loc["s", "delivered_kwh"] <= 1e-9
 

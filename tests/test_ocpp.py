@@ -32,12 +32,15 @@ from chargeplan.ocpp import (
     stable_profile_id,
 )
 
-VERSIONS = ("1.6", "2.0.1")
+VERSIONS = ("1.6", "2.0.1", "2.1")
+#: versions without discharge (rule 31)
+CHARGE_ONLY_VERSIONS = ("1.6", "2.0.1")
 START = pd.Timestamp("2024-03-01 13:00", tz="Europe/Amsterdam")
 START_STR = "2024-03-01T12:00:00.000Z"
 SCHEMA_FILES = {
     "1.6": "v16/schemas/SetChargingProfile.json",
     "2.0.1": "v201/schemas/SetChargingProfileRequest.json",
+    "2.1": "v21/schemas/SetChargingProfileRequest.json",
 }
 
 
@@ -553,12 +556,15 @@ def test_input_problems_are_all_listed():
 
 
 def test_versions():
-    with pytest.raises(NotImplementedError, match="2.1"):
-        build([ac()], version="2.1")
+    assert ocpp_mod.SUPPORTED_VERSIONS == VERSIONS
     with pytest.raises(ValueError, match="version"):
         build([ac()], version="2.0")
-    with pytest.raises(NotImplementedError):
-        check_profile({}, "2.1")
+    with pytest.raises(ValueError, match="version"):
+        check_profile({}, "2.0")
+    assert check_profile({}, "2.1") == [
+        "rule 2: payload.chargingProfile: is required.",
+        "rule 2: payload.evseId: is required.",
+    ]
 
 
 def test_capabilities_validation():
@@ -661,3 +667,464 @@ def test_check_profile_more_rules():
     msgs = "\n".join(check_profile(s, "1.6"))
     assert "rule 3" in msgs and "rule 2" in msgs
     assert check_profile("nope", "1.6") == ["rule 1: payload: must be a dict. Got str instead."]
+
+
+# --------------------------------------------------------------------------- OCPP 2.1 / V2X
+
+V2X_KEYS = {"startPeriod", "operationMode", "setpoint", "limit", "dischargeLimit"}
+
+
+def value_in_force(pers: list[dict], t: int) -> float:
+    """The signed value of the period in force at second ``t``: setpoint, else limit."""
+    current = None
+    for p in pers:
+        if p["startPeriod"] <= t:
+            current = p.get("setpoint", p.get("limit"))
+    assert current is not None
+    return current
+
+
+def v2x_pairs(req: ChargingProfileRequest) -> list[tuple[int, float]]:
+    return [(p["startPeriod"], p["setpoint"]) for p in periods(req)]
+
+
+def assert_v2x_period_shape(p: dict) -> None:
+    """A discharge-capable period: CentralSetpoint, limit/dischargeLimit bracket 0..setpoint."""
+    assert set(p) - {"numberPhases"} == V2X_KEYS
+    assert p["operationMode"] == "CentralSetpoint"
+    sp = p["setpoint"]
+    assert p["limit"] == max(sp, 0.0) and p["dischargeLimit"] == min(sp, 0.0)
+    assert "-0.0" not in json.dumps(p)
+
+
+def test_v21_keys_match_schema():
+    schema = json.loads((files("ocpp") / SCHEMA_FILES["2.1"]).read_text(encoding="utf-8-sig"))
+    defs = schema["definitions"]
+    keys = ocpp_mod._KEYS["2.1"]
+    assert keys["request"] == set(schema["properties"])
+    assert keys["profile"] == set(defs["ChargingProfileType"]["properties"])
+    assert keys["schedule"] == set(defs["ChargingScheduleType"]["properties"])
+    assert keys["period"] == set(defs["ChargingSchedulePeriodType"]["properties"])
+    assert set(ocpp_mod._MODE_FIELDS) == set(defs["OperationModeEnumType"]["enum"])
+    assert set(ocpp_mod._PURPOSES["2.1"]) == set(defs["ChargingProfilePurposeEnumType"]["enum"])
+    assert set(ocpp_mod._KINDS["2.1"]) == set(defs["ChargingProfileKindEnumType"]["enum"])
+    period = defs["ChargingSchedulePeriodType"]
+    assert period["required"] == ["startPeriod"]  # limit is conditional in 2.1 (rule 2)
+    assert period["properties"]["dischargeLimit"]["maximum"] == 0  # rule 39
+
+
+@pytest.mark.parametrize("caps", sorted(CAPS))
+@pytest.mark.parametrize("with_limits", [False, True])
+@pytest.mark.filterwarnings("ignore::chargeplan.exceptions.OcppExportWarning")
+def test_v21_mixed_payloads_validate_against_official_schema(caps, with_limits):
+    schedules = [
+        ac("v1", (16, -16, -7.3, 0, 31.9, -32), phases=1, connector_id=1),
+        ac("v2", (6, -6.1, 13.7, 0, -3.0, 32), phases=3, connector_id=2),
+        dc("vd", (50_000, -50_000, 0, -120_000.4, 7_300.05, -7_300.05), connector_id=3),
+        ac("c1", (16, 16, 7.3, 7.3, 0, 31.9), phases=3, connector_id=4),  # charge only
+        dc("cd", connector_id=5),  # charge only
+    ]
+    limits = []
+    if with_limits:
+        limits = [
+            StationLimit("cs1", np.array([63, 63, 40.7, 40.7, 55.55, 63.0]), np.full(6, 43e3)),
+            StationLimit("cs3", None, np.full(6, 150_000.0)),
+        ]
+    reqs = build(schedules, limits, version="2.1", capabilities=CAPS[caps])
+    assert len(reqs) == len(schedules) + len(limits)
+    for req in reqs:
+        assert req.version == "2.1"
+        assert schema_errors(req.payload, "2.1") == []
+        ocpp_package_validates(req.payload, "2.1")
+        assert check_profile(req.payload, "2.1") == []
+        prof = profile_of(req)
+        pers = periods(req)
+        if prof["chargingProfilePurpose"] == "ChargingStationMaxProfile":
+            # rule 37: only ChargingOnly (absent = ChargingOnly)
+            assert all(set(p) == {"startPeriod", "limit"} for p in pers)
+            continue
+        discharges = req.payload["evseId"] in (1, 2, 3)  # v1, v2, vd
+        for p in pers:
+            if discharges:
+                assert_v2x_period_shape(p)
+            else:  # identical to 2.0.1: a plain limit, no operationMode (rule 38)
+                assert set(p) - {"numberPhases"} == {"startPeriod", "limit"}
+        assert any(p.get("setpoint", 0) < 0 for p in pers) == discharges
+        if req.payload["evseId"] in (3, 5):  # DC: W, no phases (rule 34)
+            assert schedule_of(req)["chargingRateUnit"] == "W"
+            assert all("numberPhases" not in p for p in pers)
+
+
+def test_v21_charge_only_is_the_v201_payload():
+    schedules = [ac("s1", connector_id=1), dc("d1", connector_id=2)]
+    lim = [StationLimit("cs1", np.array([40.0, 40, 40, 32, 32, 32]), None)]
+    a = build(schedules, lim, version="2.0.1")
+    b = build(schedules, lim, version="2.1")
+    assert [r.payload for r in a] == [r.payload for r in b]
+    assert "operationMode" not in json.dumps([r.payload for r in b])
+
+
+def test_v21_hand_case_mixed_schedule():
+    (req,) = build([ac(current_a=[16, 16, -10, -10, 0, 8])], version="2.1")
+    cs = "CentralSetpoint"
+    assert periods(req) == [
+        {
+            "startPeriod": 0,
+            "operationMode": cs,
+            "setpoint": 16.0,
+            "limit": 16.0,
+            "dischargeLimit": 0.0,
+            "numberPhases": 3,
+        },
+        {
+            "startPeriod": 1800,
+            "operationMode": cs,
+            "setpoint": -10.0,
+            "limit": 0.0,
+            "dischargeLimit": -10.0,
+            "numberPhases": 3,
+        },
+        {
+            "startPeriod": 3600,
+            "operationMode": cs,
+            "setpoint": 0.0,
+            "limit": 0.0,
+            "dischargeLimit": 0.0,
+            "numberPhases": 3,
+        },
+        {
+            "startPeriod": 4500,
+            "operationMode": cs,
+            "setpoint": 8.0,
+            "limit": 8.0,
+            "dischargeLimit": 0.0,
+            "numberPhases": 3,
+        },
+    ]
+    sched = schedule_of(req)
+    assert sched["chargingRateUnit"] == "A" and sched["duration"] == 6 * 900
+    assert profile_of(req)["chargingProfilePurpose"] == "TxProfile"
+    assert schema_errors(req.payload, "2.1") == []
+    # budget 3: the cheapest merge is 0|8 -> 0 (8 A x 1 slot = 2 Ah)
+    caps = StationCapabilities(max_periods=3)
+    with pytest.warns(OcppExportWarning, match=r"rule 27.* 2 Ah"):
+        (req,) = build([ac(current_a=[16, 16, -10, -10, 0, 8])], version="2.1", capabilities=caps)
+    assert v2x_pairs(req) == [(0, 16.0), (1800, -10.0), (3600, 0.0)]
+    # budget 2: then -10|0 -> 0 (10 A x 2 slots) beats 16|-10 -> 0 (16 x 2 + 10 x 2);
+    # no discharge is left, so the profile is a plain ChargingOnly one
+    caps = StationCapabilities(max_periods=2)
+    with pytest.warns(OcppExportWarning, match=r"rule 27.* 7 Ah"):
+        (req,) = build([ac(current_a=[16, 16, -10, -10, 0, 8])], version="2.1", capabilities=caps)
+    assert periods(req) == [
+        {"startPeriod": 0, "limit": 16.0, "numberPhases": 3},
+        {"startPeriod": 1800, "limit": 0.0, "numberPhases": 3},
+    ]
+
+
+def test_v21_rounding_toward_zero_and_minimum_current():
+    cur = [-10.05, -15.9999999999, -6.0000000001, -5.99, 3.0, 16.04]
+    with pytest.warns(OcppExportWarning, match="rule 32"):
+        (req,) = build([ac(current_a=cur)], version="2.1", step_s=60)
+    assert v2x_pairs(req) == [(0, -10.0), (60, -16.0), (120, -6.0), (180, 0.0), (300, 16.0)]
+    for p in periods(req):
+        assert_v2x_period_shape(p)
+    # W on AC: magnitude below the EV minimum current becomes 0 too (rule 32)
+    caps = StationCapabilities(rate_units=("W",))
+    with pytest.warns(OcppExportWarning, match="rule 32"):
+        (req,) = build(
+            [ac(current_a=[16, -10, 5, -5, -6], phases=1)], version="2.1", capabilities=caps
+        )
+    assert v2x_pairs(req) == [(0, 3680.0), (900, -2300.0), (1800, 0.0), (3600, -1380.0)]
+    # DC: no minimum, W only
+    (req,) = build([dc(power_w=[-50_000, 20_000.07, -7.36, -0.04])], version="2.1")
+    assert v2x_pairs(req) == [(0, -50000.0), (900, 20000.0), (1800, -7.3), (2700, 0.0)]
+    assert all("numberPhases" not in p for p in periods(req))
+
+
+@pytest.mark.parametrize("version", CHARGE_ONLY_VERSIONS)
+def test_discharge_needs_v21(version):
+    with pytest.raises(InputError, match=r"session_id='v1'\)\.power_w.*rule 31") as err:
+        build(
+            [ac("s1", connector_id=1), ac("v1", current_a=[16, -10], connector_id=2)],
+            version=version,
+        )
+    msg = str(err.value)
+    assert f"OCPP {version} cannot express discharge" in msg and "version='2.1'" in msg
+    assert "session_id='s1'" not in msg
+    with pytest.raises(InputError, match=r"session_id='vd'"):
+        build([dc("vd", power_w=[-5_000.0, 0.0])], version=version)
+    # float noise below zero is not a discharge
+    (req,) = build([ac("v1", current_a=[16, -1e-9])], version=version)
+    assert pairs(req) == [(0, 16.0), (900, 0.0)]
+    # a station limit is never negative, in any version
+    with pytest.raises(InputError, match="rule 31"):
+        build([], [StationLimit("cs1", np.array([-1.0]), None)], version="2.1")
+
+
+def test_merge_toward_zero():
+    merge = ocpp_mod._merge_to_budget
+    # two discharges merge to the smaller one (-100|-60 -> -60 loses 40 x 1 slot);
+    # a charge next to a discharge merges to 0 (-60|50 -> 0 loses 110)
+    assert merge([[0, 1, -100], [1, 1, -60], [2, 1, 50]], 2) == ([[0, 2, -60], [2, 1, 50]], 40)
+    assert merge([[0, 1, -100], [1, 1, -60], [2, 1, 50]], 1) == ([[0, 3, 0]], 210)
+    assert merge([[0, 2, 80], [2, 1, -70]], 1) == ([[0, 3, 0]], 230)
+    assert ocpp_mod._toward_zero(-5, -7) == -5
+    assert ocpp_mod._toward_zero(5, 7) == 5
+    assert ocpp_mod._toward_zero(5, -7) == 0
+    assert ocpp_mod._toward_zero(0, -7) == 0
+
+
+def test_v21_ids_above_max_external_constraints_id():
+    base = stable_profile_id("tx:s1")
+    caps = StationCapabilities(max_external_constraints_id=base)  # forces a remap
+    (req,) = build([ac("s1")], version="2.1", capabilities=caps)
+    pid = profile_of(req)["id"]
+    assert base < pid <= 2**31 - 1
+    assert pid == schedule_of(req)["id"] == stable_profile_id("tx:s1", above=base)
+    (again,) = build([ac("s1", current_a=[6] * 6)], version="2.1", capabilities=caps)
+    assert profile_of(again)["id"] == pid  # stable
+    assert check_profile(req.payload, "2.1", max_external_constraints_id=base) == []
+    msgs = check_profile(req.payload, "2.1", max_external_constraints_id=pid)
+    assert msgs == [
+        f"rule 4: chargingProfile.id: must be above MaxExternalConstraintsId={pid}. "
+        f"Got {pid} instead."
+    ]
+    # an id already above it is kept; 1.6 and 2.0.1 ignore it
+    low = StationCapabilities(max_external_constraints_id=base - 1)
+    assert profile_of(build([ac("s1")], version="2.1", capabilities=low)[0])["id"] == base
+    assert profile_of(build([ac("s1")], version="2.0.1", capabilities=caps)[0])["id"] == base
+    # the max profile too
+    lim = StationLimit("cs1", np.full(6, 32.0), None)
+    mx_caps = StationCapabilities(max_external_constraints_id=2**31 - 2)
+    (mx,) = build([], [lim], version="2.1", capabilities=mx_caps)
+    assert profile_of(mx)["id"] == 2**31 - 1
+    # explicit overrides must be above it
+    caps = StationCapabilities(max_external_constraints_id=1000)
+    with pytest.raises(InputError, match="rule 4"):
+        build([ac("s1")], version="2.1", capabilities=caps, profile_ids={"tx:s1": 1000})
+    (req,) = build([ac("s1")], version="2.1", capabilities=caps, profile_ids={"tx:s1": 1001})
+    assert profile_of(req)["id"] == 1001
+    # invalid capabilities
+    for bad in (2**31 - 1, True, 1.5):
+        with pytest.raises(ValueError, match="max_external_constraints_id"):
+            StationCapabilities(max_external_constraints_id=bad)
+    assert StationCapabilities(max_external_constraints_id=-5).max_external_constraints_id == -5
+    with pytest.raises(ValueError, match="rule 4"):
+        stable_profile_id("x", above=2**31 - 1)
+
+
+# hypothesis: random signed plans -> 2.1 payloads
+
+magnitude = st.one_of(
+    st.just(0.0),
+    st.integers(60, 320).map(lambda k: k / 10),  # on the 0.1 grid
+    st.floats(6.0, 32.0, allow_nan=False),  # anywhere in [6, 32]
+)
+dc_magnitude = st.one_of(st.just(0.0), st.floats(0.0, 200_000.0, allow_nan=False))
+
+
+@st.composite
+def signed_plans(draw):
+    n = draw(st.integers(1, 96))
+    is_dc = draw(st.booleans())
+    mag = dc_magnitude if is_dc else magnitude
+    vals = draw(st.lists(st.tuples(mag, st.booleans(), noise), min_size=n, max_size=n))
+    plan = np.array([(-1.0 if neg else 1.0) * (v + e) if v > 0 else 0.0 for v, neg, e in vals])
+    return (
+        plan,
+        is_dc,
+        draw(st.integers(60, 3600)),
+        draw(st.integers(1, 24)),
+        draw(st.sampled_from(["A", "W"])),
+        draw(st.sampled_from([1, 3])),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(signed_plans())
+def test_v21_properties_of_signed_plans(plan):
+    values, is_dc, step_s, max_periods, unit, phases = plan
+    if is_dc:
+        cs = dc("v", values)
+        unit, planned = "W", values
+        low = np.zeros(values.size, dtype=bool)
+    else:
+        cs = ac("v", values, phases=phases)
+        planned = values if unit == "A" else cs.power_w
+        low = np.abs(values) < 6 - 1e-6
+    caps = StationCapabilities(rate_units=(unit,), max_periods=max_periods)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OcppExportWarning)
+        (req,) = build([cs], version="2.1", step_s=step_s, capabilities=caps)
+    payload = req.payload
+    assert schema_errors(payload, "2.1") == []
+    assert check_profile(payload, "2.1", max_periods=max_periods) == []
+    sched = schedule_of(req)
+    assert sched["chargingRateUnit"] == unit
+    assert sched["duration"] == values.size * step_s
+    pers = sched["chargingSchedulePeriod"]
+    starts = [p["startPeriod"] for p in pers]
+    assert starts[0] == 0
+    assert all(type(s) is int and s % step_s == 0 for s in starts)
+    assert all(a < b for a, b in zip(starts, starts[1:], strict=False))
+    assert 1 <= len(pers) <= max_periods
+    v2x = any(p.get("setpoint", 0) < 0 for p in pers)
+    for p in pers:
+        if v2x:
+            assert_v2x_period_shape(p)
+        else:
+            assert set(p) - {"numberPhases"} == {"startPeriod", "limit"}
+        for key in ("setpoint", "limit", "dischargeLimit"):
+            if key in p:
+                assert type(p[key]) is float
+                assert Decimal(repr(p[key])) % Decimal("0.1") == 0
+                if unit == "A":
+                    assert not 0 < abs(p[key]) < 6
+        assert ("numberPhases" in p) == (not is_dc)
+    signed = [p.get("setpoint", p["limit"]) for p in pers]
+    assert all(a != b for a, b in zip(signed, signed[1:], strict=False))  # equal ones merged
+    # conservative at every slot: same sign as the plan (or 0), magnitude <= the plan's
+    # toward zero on the 0.1 grid (float noise up to 1e-6 counts as on the grid)
+    tenths = np.where(low, 0.0, np.trunc(planned * 10 + np.sign(planned) * 1e-5))
+    runs = 1 + int(np.count_nonzero(np.diff(tenths)))
+    for i in range(values.size):
+        emitted = value_in_force(pers, i * step_s)
+        if emitted != 0:
+            assert np.sign(emitted) == np.sign(planned[i])
+        assert abs(emitted) <= abs(planned[i]) + 1e-6
+        if runs <= max_periods:  # no budget merge needed: the exact truncation of the plan
+            assert emitted == pytest.approx(tenths[i] / 10, abs=1e-9)
+            if not low[i]:
+                assert abs(emitted) > abs(planned[i]) - 0.1 - 1e-6
+
+
+# check_profile: 2.1 rules
+
+
+def _v21(pers: list[dict], purpose: str = "TxProfile", unit: str = "A") -> dict:
+    profile = {
+        "id": 5,
+        "stackLevel": 0,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [
+            {
+                "id": 5,
+                "startSchedule": START_STR,
+                "duration": 3600,
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": pers,
+            }
+        ],
+    }
+    if purpose == "TxProfile":
+        profile["transactionId"] = "t1"
+    return {"evseId": 1 if purpose == "TxProfile" else 0, "chargingProfile": profile}
+
+
+CS = "CentralSetpoint"
+P0 = "chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0]"
+
+
+@pytest.mark.parametrize(
+    ("period", "purpose", "unit", "expected"),
+    [
+        # rule 37: a max profile is ChargingOnly only
+        ({"operationMode": CS, "setpoint": 16.0}, "ChargingStationMaxProfile", "A", 37),
+        ({"operationMode": "ChargingOnly", "limit": 16.0}, "PriorityCharging", "A", None),
+        ({"operationMode": "ExternalLimits"}, "PriorityCharging", "A", 37),
+        # rule 38: fields per mode
+        ({"setpoint": 16.0, "limit": 16.0}, "TxProfile", "A", 38),  # absent = ChargingOnly
+        (
+            {"operationMode": "ChargingOnly", "dischargeLimit": -10.0, "limit": 0.0},
+            "TxProfile",
+            "A",
+            38,
+        ),
+        ({"operationMode": "ChargingOnly"}, "TxProfile", "A", 38),  # limit required
+        ({"operationMode": CS, "limit": 16.0}, "TxProfile", "A", 38),  # setpoint required
+        ({"operationMode": CS, "setpoint": 16.0, "limit": 10.0}, "TxProfile", "A", 38),
+        ({"operationMode": CS, "setpoint": -16.0, "dischargeLimit": -10.0}, "TxProfile", "A", 38),
+        ({"operationMode": CS, "setpoint": 10.0, "limit_L2": 10.0}, "TxProfile", "A", 38),
+        ({"operationMode": "Idle", "limit": 0.0}, "TxProfile", "A", 38),
+        ({"operationMode": "ExternalSetpoint", "dischargeLimit": -10.0}, "TxProfile", "A", None),
+        ({"operationMode": CS, "setpoint": 0.0, "setpointReactive": 3.33}, "TxProfile", "A", None),
+        # rule 39: discharge sign
+        ({"operationMode": CS, "setpoint": 10.0, "dischargeLimit": 10.0}, "TxProfile", "A", 39),
+        (
+            {"operationMode": CS, "setpoint": -10.0, "setpoint_L2": 10.0, "setpoint_L3": -10.0},
+            "TxProfile",
+            "A",
+            39,
+        ),
+        (
+            {"operationMode": CS, "setpoint": -10.0, "setpoint_L2": 0.0, "setpoint_L3": -10.0},
+            "TxProfile",
+            "A",
+            None,
+        ),
+        # rules 30, 31, 32 on signed values
+        ({"operationMode": CS, "setpoint": -10.05}, "TxProfile", "A", 30),
+        ({"operationMode": CS, "setpoint": -10.0, "limit": -1.0}, "TxProfile", "A", 31),
+        ({"operationMode": CS, "setpoint": -3.0}, "TxProfile", "A", 32),
+        ({"operationMode": CS, "setpoint": -3.0}, "TxProfile", "W", None),
+        ({"operationMode": CS, "setpoint": 0.0, "dischargeLimit": -5.9}, "TxProfile", "A", 32),
+        # rule 40 and unknown mode (rule 1)
+        ({"operationMode": "LocalFrequency"}, "TxProfile", "A", 40),
+        ({"operationMode": "Discharging", "setpoint": -10.0}, "TxProfile", "A", 1),
+    ],
+)
+def test_check_profile_v21_period_rules(period, purpose, unit, expected):
+    payload = _v21([{"startPeriod": 0, **period}], purpose, unit)
+    msgs = check_profile(payload, "2.1")
+    if expected is None:
+        assert msgs == []
+        assert schema_errors(payload, "2.1") == []
+        return
+    assert msgs, period
+    assert all(m.startswith(f"rule {expected}: {P0}.") for m in msgs), msgs
+
+
+def test_check_profile_v21_profile_rules():
+    ok = [{"startPeriod": 0, "operationMode": CS, "setpoint": -10.0}]
+    p = _v21(ok)
+    sched = p["chargingProfile"]["chargingSchedule"][0]
+    assert check_profile(p, "2.1") == []
+    p["chargingProfile"]["dynUpdateInterval"] = 60
+    sched["limitAtSoC"] = {"soc": 101, "limit": 10.0}
+    sched["randomizedDelay"] = 30  # fine on a TxProfile
+    msgs = check_profile(p, "2.1")
+    assert [m.split(":")[0] for m in msgs] == ["rule 23", "rule 41"]
+    q = _v21([{"startPeriod": 0, "limit": 32.0}], "ChargingStationMaxProfile")
+    q["chargingProfile"]["chargingSchedule"][0]["randomizedDelay"] = 30
+    assert [m.split(":")[0] for m in check_profile(q, "2.1")] == ["rule 22"]
+    q = _v21([{"startPeriod": 0, "limit": 32.0}], "LocalGeneration")
+    assert [m.split(":")[0] for m in check_profile(q, "2.1")] == ["rule 6"]
+    q = _v21([{"startPeriod": 0, "limit": 32.0}], "ChargingStationExternalConstraints")
+    assert [m.split(":")[0] for m in check_profile(q, "2.1")] == ["rule 5"]
+    # 2.1 keys are unknown to 2.0.1 (rule 1) and a 2.0.1 period needs limit (rule 2)
+    msgs = check_profile(_v21(ok), "2.0.1")
+    assert {m.split(":")[0] for m in msgs} == {"rule 1", "rule 2"}
+
+
+def test_ocpp_package_serializer_mangles_v21_keys():
+    """Rule 42: the ocpp package's case conversion renames the 2.1 phase keys."""
+    from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
+
+    period = {
+        "startPeriod": 0,
+        "operationMode": CS,
+        "setpoint": -10.0,
+        "setpoint_L2": -10.0,
+        "setpoint_L3": -10.0,
+        "dischargeLimit": -10.0,
+        "limit": 0.0,
+    }
+    roundtrip = snake_to_camel_case(camel_to_snake_case(period))
+    assert "setpoint_L2" not in roundtrip and "setpointL2" in roundtrip
+    payload = _v21([period])
+    assert schema_errors(payload, "2.1") == []
+    assert check_profile(payload, "2.1") == []
+    mangled = _v21([roundtrip])
+    assert any("setpointL2" in e for e in schema_errors(mangled, "2.1"))
+    assert any(m.startswith("rule 1:") and "setpointL2" in m for m in check_profile(mangled, "2.1"))

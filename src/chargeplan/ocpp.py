@@ -1,31 +1,56 @@
 """OCPP ``SetChargingProfile`` payloads from a version-neutral charging plan.
 
-This module turns planned per-slot charging rates into OCPP 1.6 and 2.0.1
-``SetChargingProfile`` request payloads (plain JSON-ready dicts) and checks every
-payload it makes against the validity rules of ``docs/ocpp-profile-rules.md``
-(cited below as "rule N"). It fails closed: a payload that breaks a rule is never
-returned.
+This module turns planned per-slot charging (and, in OCPP 2.1, discharging) rates
+into OCPP 1.6, 2.0.1 and 2.1 ``SetChargingProfile`` request payloads (plain
+JSON-ready dicts) and checks every payload it makes against the validity rules of
+``docs/ocpp-profile-rules.md`` (cited below as "rule N"). It fails closed: a payload
+that breaks a rule is never returned.
 
 The input is version-neutral:
 
 * :class:`ConnectorSchedule`: the planned rate of one active transaction per slot,
-  sent as a ``TxProfile``;
+  sent as a ``TxProfile``; negative values mean discharge (V2G, OCPP 2.1 only);
 * :class:`StationLimit`: a charger-wide limit per slot, sent as a
   ``ChargePointMaxProfile`` (1.6) / ``ChargingStationMaxProfile`` (2.x) on
   connector/EVSE 0;
-* :class:`StationCapabilities`: what a station accepts (units, periods, stack level).
+* :class:`StationCapabilities`: what a station accepts (units, periods, stack level,
+  2.1 ``MaxExternalConstraintsId``).
 
 :func:`build_profiles` emits one :class:`ChargingProfileRequest` per profile and
 :func:`check_profile` lists the rule violations of any payload.
 
-Every limit is an upper bound, so every adaptation made here is conservative: limits
-are rounded *down* to the 0.1 grid (rule 30), AC currents between 0 and the minimum
-become 0 (rule 32) and, when a station accepts fewer periods than the plan has slots,
-adjacent periods are merged to the *lower* of their limits (rule 27). The emitted
-limit in force is therefore never above the planned value at any instant.
+Every emitted value is conservative, i.e. never further from zero than the plan at
+any instant: values are rounded toward zero to the 0.1 grid (rule 30), AC currents
+with magnitude between 0 and the minimum become 0 (rule 32) and, when a station
+accepts fewer periods than the plan has slots, adjacent periods are merged toward
+zero (rule 27): to the smaller magnitude if both have the same sign, to 0 if one
+charges and the other discharges.
 
-OCPP 2.1 is not implemented yet; the data model leaves room for it (capabilities
-feature flags, setpoints and discharge limits would be added to the schedule input).
+OCPP 2.1 (rules 37-42)
+----------------------
+* A schedule without discharge is sent exactly as in 2.0.1: periods with ``limit``
+  only and no ``operationMode``, which defaults to ``ChargingOnly`` (rule 38:
+  ``ChargingOnly`` requires ``limit`` and allows nothing else). Station max profiles
+  are always like this (rule 37: ``ChargingStationMaxProfile`` allows only
+  ``ChargingOnly``).
+* A schedule with discharge is a ``TxProfile`` (rule 37 allows every mode there)
+  whose periods all use ``operationMode="CentralSetpoint"`` (one mode for the whole
+  transaction, no mode switches between charging and discharging periods) with a
+  signed ``setpoint`` equal to the plan (rule 38: required; rule 39: negative =
+  discharge) and the optional bounds ``limit = max(setpoint, 0)`` and
+  ``dischargeLimit = min(setpoint, 0)`` (rule 38 allows both with
+  ``CentralSetpoint``; rule 31: ``limit >= 0``; rule 39: ``dischargeLimit <= 0``), so
+  the allowed overshoot band ``[dischargeLimit, limit]`` lies between 0 and the plan.
+  No ``_L2``/``_L3`` phase variants are emitted.
+* In A, ``setpoint`` and ``dischargeLimit`` are sent, like ``limit``, as the current
+  per conductor. (The schema texts call ``setpoint`` and, for AC, ``dischargeLimit``
+  "the sum of all phases" without naming a unit, while ``limit`` is a sum only in W;
+  if a station reads an A setpoint as a sum, a per-conductor value means a *smaller*
+  current per phase, so the per-conductor value is the conservative choice.)
+* Payloads are plain dicts with the schema's key spelling (``dischargeLimit``,
+  ``limit_L2``, ``setpoint``, ``operationMode``): do not pass them through the
+  ``ocpp`` 2.1.0 package's snake/camel case conversion, which renames ``limit_L2`` to
+  ``limitL2`` (rule 42). Send them as the raw payload of a call.
 """
 
 from __future__ import annotations
@@ -61,7 +86,7 @@ __all__ = [
 ]
 
 #: OCPP versions :func:`build_profiles` can emit.
-SUPPORTED_VERSIONS: tuple[str, ...] = ("1.6", "2.0.1")
+SUPPORTED_VERSIONS: tuple[str, ...] = ("1.6", "2.0.1", "2.1")
 
 #: Lowest non-zero AC charging current a station can signal (IEC 61851, 10 % duty cycle).
 IEC_MIN_CURRENT_A: float = 6.0
@@ -134,9 +159,81 @@ _KEYS = {
         ),
         "period": frozenset({"customData", "startPeriod", "limit", "numberPhases", "phaseToUse"}),
     },
+    "2.1": {
+        "request": frozenset({"customData", "evseId", "chargingProfile"}),
+        "profile": frozenset(
+            {
+                "customData",
+                "id",
+                "stackLevel",
+                "chargingProfilePurpose",
+                "chargingProfileKind",
+                "recurrencyKind",
+                "validFrom",
+                "validTo",
+                "transactionId",
+                "maxOfflineDuration",
+                "chargingSchedule",
+                "invalidAfterOfflineDuration",
+                "dynUpdateInterval",
+                "dynUpdateTime",
+                "priceScheduleSignature",
+            }
+        ),
+        "schedule": frozenset(
+            {
+                "customData",
+                "id",
+                "limitAtSoC",
+                "startSchedule",
+                "duration",
+                "chargingRateUnit",
+                "minChargingRate",
+                "powerTolerance",
+                "signatureId",
+                "digestValue",
+                "useLocalTime",
+                "chargingSchedulePeriod",
+                "randomizedDelay",
+                "salesTariff",
+                "absolutePriceSchedule",
+                "priceLevelSchedule",
+            }
+        ),
+        "period": frozenset(
+            {
+                "customData",
+                "startPeriod",
+                "limit",
+                "limit_L2",
+                "limit_L3",
+                "numberPhases",
+                "phaseToUse",
+                "dischargeLimit",
+                "dischargeLimit_L2",
+                "dischargeLimit_L3",
+                "setpoint",
+                "setpoint_L2",
+                "setpoint_L3",
+                "setpointReactive",
+                "setpointReactive_L2",
+                "setpointReactive_L3",
+                "preconditioningRequest",
+                "evseSleep",
+                "v2xBaseline",
+                "operationMode",
+                "v2xFreqWattCurve",
+                "v2xSignalWattCurve",
+            }
+        ),
+    },
 }
 
-_MAX_PURPOSE = {"1.6": "ChargePointMaxProfile", "2.0.1": "ChargingStationMaxProfile"}
+_MAX_PURPOSE = {
+    "1.6": "ChargePointMaxProfile",
+    "2.0.1": "ChargingStationMaxProfile",
+    "2.1": "ChargingStationMaxProfile",
+}
 _PURPOSES = {
     "1.6": ("ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"),
     "2.0.1": (
@@ -145,8 +242,50 @@ _PURPOSES = {
         "TxDefaultProfile",
         "TxProfile",
     ),
+    "2.1": (
+        "ChargingStationExternalConstraints",
+        "ChargingStationMaxProfile",
+        "TxDefaultProfile",
+        "TxProfile",
+        "PriorityCharging",
+        "LocalGeneration",
+    ),
 }
-_KINDS = ("Absolute", "Recurring", "Relative")
+_KINDS = {
+    "1.6": ("Absolute", "Recurring", "Relative"),
+    "2.0.1": ("Absolute", "Recurring", "Relative"),
+    "2.1": ("Absolute", "Recurring", "Relative", "Dynamic"),
+}
+
+# OCPP 2.1 operation modes (rule 38): (required, optional) limit/setpoint fields per
+# mode; the ``_L2``/``_L3`` variants follow their base field. An absent operationMode
+# means ChargingOnly.
+_MODE_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "ChargingOnly": (frozenset({"limit"}), frozenset()),
+    "CentralSetpoint": (
+        frozenset({"setpoint"}),
+        frozenset({"limit", "dischargeLimit", "setpointReactive"}),
+    ),
+    "CentralFrequency": (frozenset({"setpoint"}), frozenset({"limit", "dischargeLimit"})),
+    "ExternalSetpoint": (frozenset(), frozenset({"limit", "dischargeLimit"})),
+    "ExternalLimits": (frozenset(), frozenset()),
+    "LocalFrequency": (frozenset(), frozenset()),
+    "LocalLoadBalancing": (frozenset(), frozenset()),
+    "Idle": (frozenset(), frozenset()),
+}
+_LIMIT_SETPOINT_FIELDS = ("limit", "dischargeLimit", "setpoint", "setpointReactive")
+_PHASE_SUFFIXES = ("", "_L2", "_L3")
+# Operation modes allowed per purpose (rule 37, OCPP 2.1 part 2 table 95).
+_MODES_FOR_PURPOSE: dict[str, tuple[str, ...]] = {
+    "TxProfile": tuple(_MODE_FIELDS),
+    "TxDefaultProfile": tuple(_MODE_FIELDS),
+    "PriorityCharging": ("ChargingOnly",),
+    "ChargingStationMaxProfile": ("ChargingOnly",),
+    "ChargingStationExternalConstraints": ("ChargingOnly", "ExternalLimits", "ExternalSetpoint"),
+    "LocalGeneration": ("ChargingOnly", "ExternalLimits"),
+}
+#: operationMode of the periods of a 2.1 schedule with discharge.
+_V2X_MODE = "CentralSetpoint"
 _RECURRENCY = ("Daily", "Weekly")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$")
 _INT_LIKE_RE = re.compile(r"^[+-]?\d+$")
@@ -176,6 +315,11 @@ class StationCapabilities:
     max_stack_level : int, default 8
         Highest stack level the station accepts (1.6 ``ChargeProfileMaxStackLevel``,
         2.x ``ProfileStackLevel``; rule 11).
+    max_external_constraints_id : int or None, default None
+        OCPP 2.1 ``SmartChargingCtrlr.MaxExternalConstraintsId``: the profile ids up to
+        this value are reserved for external constraints, so every 2.1 profile id must
+        be above it (rule 4). ``None`` if the station does not report it. Must be below
+        ``2**31 - 1``. Ignored for 1.6 and 2.0.1.
 
     Raises
     ------
@@ -187,6 +331,7 @@ class StationCapabilities:
     max_periods: int = 24
     stack_level: int = 0
     max_stack_level: int = 8
+    max_external_constraints_id: int | None = None
 
     def __post_init__(self) -> None:
         units = self.rate_units
@@ -222,6 +367,19 @@ class StationCapabilities:
                         value,
                     )
                 )
+        mx = self.max_external_constraints_id
+        if mx is not None and (not _is_int(mx) or mx >= _MAX_ID):
+            problems.append(
+                Problem(
+                    f"{where}.max_external_constraints_id",
+                    "The 'max_external_constraints_id' parameter of StationCapabilities must "
+                    f"be None or an int < {_MAX_ID} (rule 4: 2.1 profile ids are above it). "
+                    f"Got {mx!r} instead.",
+                    mx,
+                )
+            )
+        elif mx is not None:
+            object.__setattr__(self, "max_external_constraints_id", int(mx))
         if (
             _is_int(self.stack_level)
             and _is_int(self.max_stack_level)
@@ -266,9 +424,10 @@ class ConnectorSchedule:
         AC: the EV's minimum current; a current is 0 or at least
         ``max(min_current_a, 6.0)`` (rule 32).
     current_a : numpy.ndarray or None
-        AC: planned current per conductor per slot, in A.
+        AC: planned current per conductor per slot, in A; negative = discharge.
     power_w : numpy.ndarray
-        Planned power per slot, in W (for AC it equals ``current_a * w_per_a``).
+        Planned power per slot, in W (for AC it equals ``current_a * w_per_a``);
+        negative = discharge. Discharge can only be sent in OCPP 2.1 (rule 31).
     """
 
     station_id: str
@@ -313,7 +472,7 @@ class ChargingProfileRequest:
     action : str
         The OCPP action, ``"SetChargingProfile"``.
     version : str
-        ``"1.6"`` or ``"2.0.1"``.
+        ``"1.6"``, ``"2.0.1"`` or ``"2.1"``.
     payload : dict
         JSON-ready payload with the schema's camelCase keys and nothing else.
     """
@@ -349,7 +508,7 @@ class ProfileRuleError(ChargeplanError):
 # --------------------------------------------------------------------------- helpers
 
 
-def stable_profile_id(key: str) -> int:
+def stable_profile_id(key: str, *, above: int | None = None) -> int:
     """Return the default, stable profile id of a key (rule 4).
 
     The id is ``zlib.crc32`` of the UTF-8 key masked to 31 bits (0 maps to 1), so
@@ -361,13 +520,29 @@ def stable_profile_id(key: str) -> int:
     key : str
         ``"tx:" + session_id`` for a TxProfile, ``"max:" + station_id`` for a
         station max profile.
+    above : int, optional
+        Lowest id to avoid, inclusive: OCPP 2.1 ``MaxExternalConstraintsId`` (rule 4).
+        An id ``<= above`` is mapped, still deterministically, into
+        ``above + 1 .. 2**31 - 1``; an id already above it is kept.
 
     Returns
     -------
     int
-        A positive id in ``1 .. 2**31 - 1``.
+        A positive id in ``1 .. 2**31 - 1`` (and ``> above``).
+
+    Raises
+    ------
+    ValueError
+        If ``above >= 2**31 - 1`` (no id is left).
     """
-    return (zlib.crc32(key.encode("utf-8")) & _MAX_ID) or 1
+    base = (zlib.crc32(key.encode("utf-8")) & _MAX_ID) or 1
+    if above is None or base > above:
+        return base
+    if above >= _MAX_ID:
+        raise ValueError(
+            f"No profile id in 1..{_MAX_ID} is above MaxExternalConstraintsId={above} (rule 4)."
+        )
+    return int(above) + 1 + base % (_MAX_ID - int(above))
 
 
 def format_ocpp_datetime(timestamp: pd.Timestamp) -> str:
@@ -420,6 +595,29 @@ def _floor_tenths(values: np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(values, dtype=float) * 10.0 + 10.0 * _TOL).astype(np.int64)
 
 
+def _trunc_tenths(values: np.ndarray) -> np.ndarray:
+    """Round toward zero to the 0.1 grid, in signed integer tenths (rules 30, 39).
+
+    Like :func:`_floor_tenths` on the magnitude, so a discharge of -10.05 gives -100
+    (-10.0): the result is never further from zero than the input by more than
+    ``_TOL``. Equal to :func:`_floor_tenths` for non-negative values.
+    """
+    arr = np.asarray(values, dtype=float)
+    mag = np.floor(np.abs(arr) * 10.0 + 10.0 * _TOL).astype(np.int64)
+    return np.where(arr < 0, -mag, mag)
+
+
+def _toward_zero(a: int, b: int) -> int:
+    """Merge two signed levels conservatively (rule 27).
+
+    The smaller magnitude if both have the same sign, 0 if one charges and the other
+    discharges: never a larger charge nor a larger discharge than either.
+    """
+    if (a >= 0) != (b >= 0):
+        return 0
+    return a if abs(a) <= abs(b) else b
+
+
 def _tenths_to_float(k: int) -> float:
     """Exact-looking float of ``k / 10``: its repr has at most one decimal."""
     return int(k) / 10
@@ -439,9 +637,11 @@ def _runs(tenths: np.ndarray) -> list[list[int]]:
 def _merge_to_budget(runs: list[list[int]], max_periods: int) -> tuple[list[list[int]], int]:
     """Merge adjacent runs until at most ``max_periods`` remain (rule 27).
 
-    The merged run takes the lower limit, so no limit is ever raised. Greedy: each
-    step merges the adjacent pair that loses the least energy (limit difference in
-    tenths x slots of the higher run); ties go to the earliest pair. Zero-loss
+    The merged run takes the value of :func:`_toward_zero` (for limits, which are
+    never negative: the lower limit), so no value ever moves away from zero. Greedy:
+    each step merges the adjacent pair that loses the least energy (the distance each
+    run moves, in tenths, times its slots; for two limits that is the difference
+    times the slots of the higher run); ties go to the earliest pair. Zero-loss
     merges of equal neighbours are done at the end regardless of the budget.
 
     Returns
@@ -465,8 +665,8 @@ def _merge_to_budget(runs: list[list[int]], max_periods: int) -> tuple[list[list
         b = nxt[a]
         if b < 0:
             return
-        hi = a if level[a] > level[b] else b
-        loss = abs(level[a] - level[b]) * length[hi]
+        merged = _toward_zero(level[a], level[b])
+        loss = abs(level[a] - merged) * length[a] + abs(level[b] - merged) * length[b]
         heapq.heappush(heap, (loss, start[a], a, b, version[a], version[b]))
 
     for i in range(n - 1):
@@ -480,7 +680,7 @@ def _merge_to_budget(runs: list[list[int]], max_periods: int) -> tuple[list[list
         if count <= max_periods and loss > 0:
             break
         lost += loss
-        level[a] = min(level[a], level[b])
+        level[a] = _toward_zero(level[a], level[b])
         length[a] += length[b]
         alive[b] = False
         nxt[a] = nxt[b]
@@ -499,8 +699,14 @@ def _merge_to_budget(runs: list[list[int]], max_periods: int) -> tuple[list[list
     return out, lost
 
 
-def _to_array(value: Any, path: str, problems: list[Problem]) -> np.ndarray | None:
-    """Return ``value`` as a finite 1-D float array with >= 1 element, or note a problem."""
+def _to_array(
+    value: Any, path: str, problems: list[Problem], *, signed: bool = False, version: str = ""
+) -> np.ndarray | None:
+    """Return ``value`` as a finite 1-D float array with >= 1 element, or note a problem.
+
+    Negative values are a problem unless ``signed`` (a 2.1 schedule, where they mean
+    discharge); values within ``_TOL`` below 0 count as 0.
+    """
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -516,16 +722,23 @@ def _to_array(value: Any, path: str, problems: list[Problem]) -> np.ndarray | No
     if not np.all(np.isfinite(arr)):
         problems.append(Problem(path, "must be finite in every slot (no NaN/inf).", value))
         return None
+    if signed:
+        return np.where(np.abs(arr) <= _TOL, 0.0, arr)
     if np.any(arr < -_TOL):
-        problems.append(
-            Problem(
-                path,
-                "must be >= 0 in every slot (rule 31: limits are never negative; "
-                "discharge needs OCPP 2.1). Got min "
-                f"{float(arr.min())!r} instead.",
-                value,
+        n_neg = int(np.count_nonzero(arr < -_TOL))
+        if version:
+            msg = (
+                f"has a negative (discharge) value in {n_neg} slot(s), min "
+                f"{float(arr.min())!r}: OCPP {version} cannot express discharge, its "
+                "limits are never negative (rule 31). Send V2G schedules with "
+                "version='2.1' (setpoint/dischargeLimit)."
             )
-        )
+        else:
+            msg = (
+                "must be >= 0 in every slot (rule 31: limits are never negative; "
+                f"discharge needs OCPP 2.1). Got min {float(arr.min())!r} instead."
+            )
+        problems.append(Problem(path, msg, value))
         return None
     return np.maximum(arr, 0.0)
 
@@ -584,22 +797,24 @@ def build_profiles(
     Parameters
     ----------
     schedules : sequence of ConnectorSchedule
-        Planned rate per slot of each active transaction.
+        Planned rate per slot of each active transaction; negative values mean
+        discharge and need ``version="2.1"``.
     station_limits : sequence of StationLimit
         Charger-wide limits per slot (at most one per station).
     start : pandas.Timestamp
         Tz-aware start of slot 0; sent as ``startSchedule`` in UTC (rule 19).
     step_s : int
         Slot length in seconds (> 0).
-    version : {"1.6", "2.0.1"}
-        OCPP version of the payloads. ``"2.1"`` raises :class:`NotImplementedError`.
+    version : {"1.6", "2.0.1", "2.1"}
+        OCPP version of the payloads.
     capabilities : StationCapabilities or mapping of str to StationCapabilities, optional
         One set of capabilities for every station, or one per station id (stations
         not in the mapping get the defaults). Default: ``StationCapabilities()``.
     profile_ids : mapping of str to int, optional
         Profile id overrides, keyed ``"tx:" + session_id`` or ``"max:" + station_id``;
         by default :func:`stable_profile_id` of the key (rule 4). Ids must be in
-        ``1 .. 2**31 - 1``.
+        ``1 .. 2**31 - 1`` and, in 2.1, above the station's
+        ``max_external_constraints_id`` (default ids are mapped above it).
 
     Returns
     -------
@@ -611,9 +826,9 @@ def build_profiles(
     ------
     chargeplan.exceptions.InputError
         (a ``ValueError``) listing every input problem: e.g. a DC station that only
-        accepts A, a 2.x schedule without transaction id, naive ``start``.
-    NotImplementedError
-        For ``version="2.1"``.
+        accepts A, a 2.x schedule without transaction id, naive ``start``, a negative
+        (discharge) value in a 1.6 or 2.0.1 schedule (rule 31), a 2.1 profile id
+        override not above ``max_external_constraints_id`` (rule 4).
     ProfileRuleError
         If a built payload breaks a rule (a bug; fail closed).
 
@@ -634,13 +849,17 @@ def build_profiles(
     min_current_a))`` become 0, in W too (rule 32). Periods: one per slot, equal
     neighbours merged, ``startPeriod`` from 0 strictly increasing (rules 28, 29);
     merged further to the lower limit when over ``max_periods`` (rule 27).
+
+    OCPP 2.1: a schedule without discharge is sent as in 2.0.1 (``limit`` only,
+    ``operationMode`` absent = ``ChargingOnly``, rule 38). A schedule with discharge
+    gets ``operationMode="CentralSetpoint"`` on every period, with ``setpoint`` (the
+    signed plan), ``limit = max(setpoint, 0)`` and ``dischargeLimit = min(setpoint,
+    0)`` (rules 37-39). Magnitudes are rounded toward zero to 0.1, AC magnitudes in
+    ``(0, max(6, min_current_a))`` become 0, and budget merges go toward zero: the
+    smaller magnitude for two charges or two discharges, 0 where a charge meets a
+    discharge. Whether the schedule has discharge is decided on the final periods,
+    so a discharge merged away leaves a charge-only profile.
     """
-    if version == "2.1":
-        raise NotImplementedError(
-            "OCPP 2.1 charging profiles are not implemented yet; use version='1.6' or "
-            "'2.0.1' (2.1 needs MaxExternalConstraintsId, operationMode and feature "
-            "flags, rules 4, 37-42)."
-        )
     if version not in SUPPORTED_VERSIONS:
         raise InputError(
             [
@@ -697,7 +916,7 @@ def build_profiles(
         seen_connectors.add((p.station_id, p.connector_id))
         prepared.append(p)
 
-    ids = _assign_ids(prepared, profile_ids, problems)
+    ids = _assign_ids(prepared, profile_ids, version, problems)
     if problems:
         raise InputError(problems)
 
@@ -711,6 +930,9 @@ def build_profiles(
             max_periods=p.caps.max_periods,
             max_stack_level=p.caps.max_stack_level,
             rate_units=p.caps.rate_units,
+            max_external_constraints_id=(
+                p.caps.max_external_constraints_id if version == "2.1" else None
+            ),
         )
         if violations:
             raise ProfileRuleError(violations, payload)
@@ -869,10 +1091,13 @@ def _prepare_schedule(
             )
         else:
             min_a = max(IEC_MIN_CURRENT_A, float(m))
-    power = _to_array(cs.power_w, f"{label}.power_w", problems)
+    signed = version == "2.1"  # discharge (negative values) only in 2.1 (rules 31, 39)
+    power = _to_array(cs.power_w, f"{label}.power_w", problems, signed=signed, version=version)
     current = None
     if not dc and cs.current_a is not None:
-        current = _to_array(cs.current_a, f"{label}.current_a", problems)
+        current = _to_array(
+            cs.current_a, f"{label}.current_a", problems, signed=signed, version=version
+        )
     # unit (rule 26): DC only in W (rule 34); AC in the first accepted unit.
     if dc:
         unit = "W" if "W" in caps.rate_units else None
@@ -899,7 +1124,7 @@ def _prepare_schedule(
         )
         return None
     if dc:
-        tenths = _floor_tenths(power)
+        tenths = _trunc_tenths(power)
         nph = None
     else:
         w_per_a = float(cs.w_per_a)  # type: ignore[arg-type]
@@ -915,16 +1140,17 @@ def _prepare_schedule(
             )
             return None
         nph = int(cs.number_phases)  # type: ignore[arg-type]
+        # rule 32 on the magnitude: charge and discharge alike
         if unit == "A":
-            tenths = _floor_tenths(current)
-            low = (tenths > 0) & (tenths / 10 < min_a - _TOL)
+            tenths = _trunc_tenths(current)
+            low = (tenths != 0) & (np.abs(tenths) / 10 < min_a - _TOL)
         else:
-            tenths = _floor_tenths(power)
-            low = (tenths > 0) & (current < min_a - _TOL)
+            tenths = _trunc_tenths(power)
+            low = (tenths != 0) & (np.abs(current) < min_a - _TOL)
         if low.any():
             notes.append(
                 f"Station {sid!r} connector {cs.connector_id}: current below the minimum "
-                f"{min_a} A in {int(low.sum())} slot(s) set to 0 (rule 32)."
+                f"{min_a} A (in magnitude) in {int(low.sum())} slot(s) set to 0 (rule 32)."
             )
             tenths = np.where(low, 0, tenths)
     return _Prepared(
@@ -976,13 +1202,17 @@ def _transaction_id(
 
 
 def _assign_ids(
-    prepared: list[_Prepared], profile_ids: Mapping[str, int] | None, problems: list[Problem]
+    prepared: list[_Prepared],
+    profile_ids: Mapping[str, int] | None,
+    version: str,
+    problems: list[Problem],
 ) -> dict[str, int]:
-    """Stable profile ids (rule 4), unique per station."""
+    """Stable profile ids (rule 4), unique per station; in 2.1 above MaxExternalConstraintsId."""
     ids: dict[str, int] = {}
     by_station: dict[tuple[str, int], str] = {}
     overrides = profile_ids or {}
     for p in prepared:
+        above = p.caps.max_external_constraints_id if version == "2.1" else None
         if p.key in overrides:
             pid = overrides[p.key]
             if not _is_int(pid) or not 1 <= pid <= _MAX_ID:
@@ -995,8 +1225,18 @@ def _assign_ids(
                 )
                 continue
             pid = int(pid)
+            if above is not None and pid <= above:
+                problems.append(
+                    Problem(
+                        f"profile_ids[{p.key!r}]",
+                        f"profile id {pid} of station {p.station_id!r} must be above its "
+                        f"MaxExternalConstraintsId={above} in OCPP 2.1 (rule 4).",
+                        pid,
+                    )
+                )
+                continue
         else:
-            pid = stable_profile_id(p.key)
+            pid = stable_profile_id(p.key, above=above)
         other = by_station.get((p.station_id, pid))
         if other is not None and other != p.key:
             problems.append(
@@ -1026,13 +1266,28 @@ def _build_payload(
             if p.kind == "max"
             else f"station {p.station_id!r} connector {p.connector_id}"
         )
-        notes.append(
-            f"{what}: periods merged to the lower limit to fit max_periods={max_periods} "
-            f"(rule 27); {hours:.6g} {p.unit}h of headroom lost."
+        how = (
+            "toward zero (to the smaller magnitude; 0 where charge meets discharge)"
+            if bool(np.any(p.tenths < 0))
+            else "to the lower limit"
         )
+        notes.append(
+            f"{what}: periods merged {how} to fit max_periods={max_periods} (rule 27); "
+            f"{hours:.6g} {p.unit}h of headroom lost."
+        )
+    # 2.1 with discharge: CentralSetpoint on every period (rules 37-39); otherwise a
+    # plain limit, operationMode absent = ChargingOnly (rule 38).
+    v2x = version == "2.1" and any(k < 0 for _, _, k in runs)
     periods: list[dict[str, Any]] = []
     for first_slot, _, k in runs:
-        period: dict[str, Any] = {"startPeriod": first_slot * step_s, "limit": _tenths_to_float(k)}
+        period: dict[str, Any] = {"startPeriod": first_slot * step_s}
+        if v2x:
+            period["operationMode"] = _V2X_MODE
+            period["setpoint"] = _tenths_to_float(k)
+            period["limit"] = _tenths_to_float(max(k, 0))
+            period["dischargeLimit"] = _tenths_to_float(min(k, 0))
+        else:
+            period["limit"] = _tenths_to_float(k)
         if p.number_phases is not None:
             period["numberPhases"] = p.number_phases
         periods.append(period)
@@ -1079,6 +1334,7 @@ def check_profile(
     max_periods: int = 24,
     max_stack_level: int | None = None,
     rate_units: Sequence[str] | None = None,
+    max_external_constraints_id: int | None = None,
 ) -> list[str]:
     """List the rule violations of a ``SetChargingProfile`` payload.
 
@@ -1089,37 +1345,45 @@ def check_profile(
     starts (28, 29), limit grid, sign and minimum current (30-32) and phases (33,
     35). It never raises on a malformed payload.
 
+    For 2.1 also: ids above ``MaxExternalConstraintsId`` (4), no LocalGeneration (6),
+    ``randomizedDelay`` only on Tx/TxDefault profiles (22), ``dynUpdate*`` only on
+    Dynamic profiles (23), operation mode allowed for the purpose (37), limit and
+    setpoint fields required/allowed per mode, with ``setpoint`` inside
+    ``[dischargeLimit, limit]`` (38), ``dischargeLimit <= 0`` and one sign for all
+    phase setpoints (39), LocalFrequency needs (40) and ``limitAtSoC.soc`` (41). The
+    0.1 grid (30) and the minimum current (32, on the magnitude) apply to ``limit``,
+    ``dischargeLimit`` and ``setpoint`` and their ``_L2``/``_L3`` variants alike.
+
     Parameters
     ----------
     payload : dict
-        The request payload (1.6 ``{"connectorId", "csChargingProfiles"}`` or 2.0.1
+        The request payload (1.6 ``{"connectorId", "csChargingProfiles"}`` or 2.x
         ``{"evseId", "chargingProfile"}``).
-    version : {"1.6", "2.0.1"}
+    version : {"1.6", "2.0.1", "2.1"}
         OCPP version of the payload.
     min_current_a : float, default 6.0
-        Lowest non-zero limit allowed when the unit is A (rule 32).
+        Lowest non-zero magnitude allowed when the unit is A (rule 32).
     max_periods : int, default 24
         Most periods per schedule (rule 27).
     max_stack_level : int, optional
         Highest stack level the station accepts (rule 11).
     rate_units : sequence of str, optional
         Units the station accepts (rule 26).
+    max_external_constraints_id : int, optional
+        2.1 only: the station's ``MaxExternalConstraintsId``; the profile id must be
+        above it (rule 4).
 
     Returns
     -------
     list of str
-        One message per violation, each starting with ``"rule N"``; empty if the
+        One message per violation, each ``"rule N: path: message"``; empty if the
         payload passes.
 
     Raises
     ------
-    NotImplementedError
-        For ``version="2.1"``.
     ValueError
         For an unknown version.
     """
-    if version == "2.1":
-        raise NotImplementedError("check_profile does not implement OCPP 2.1 yet.")
     if version not in SUPPORTED_VERSIONS:
         raise ValueError(
             f"The 'version' parameter of check_profile must be one of {SUPPORTED_VERSIONS}. "
@@ -1166,6 +1430,18 @@ def check_profile(
     _check_keys(profile, keys["profile"], required, pp, bad)
     if id_key in profile and not _is_json_int(profile[id_key]):
         bad(3, f"{pp}.{id_key}", f"must be an int. Got {profile[id_key]!r} instead.")
+    elif (
+        version == "2.1"
+        and id_key in profile
+        and max_external_constraints_id is not None
+        and profile[id_key] <= max_external_constraints_id
+    ):
+        bad(
+            4,
+            f"{pp}.{id_key}",
+            f"must be above MaxExternalConstraintsId={max_external_constraints_id}. "
+            f"Got {profile[id_key]} instead.",
+        )
     stack = profile.get("stackLevel")
     if "stackLevel" in profile:
         if not _is_json_int(stack):
@@ -1177,9 +1453,14 @@ def check_profile(
         bad(1, f"{pp}.chargingProfilePurpose", f"unknown purpose {purpose!r}.")
     if purpose == "ChargingStationExternalConstraints":
         bad(5, f"{pp}.chargingProfilePurpose", "never send ChargingStationExternalConstraints.")
+    if purpose == "LocalGeneration":
+        bad(6, f"{pp}.chargingProfilePurpose", "LocalGeneration is rejected by stations.")
     kind = profile.get("chargingProfileKind")
-    if "chargingProfileKind" in profile and kind not in _KINDS:
+    if "chargingProfileKind" in profile and kind not in _KINDS[version]:
         bad(1, f"{pp}.chargingProfileKind", f"unknown kind {kind!r}.")
+    for k in ("dynUpdateInterval", "dynUpdateTime"):
+        if k in profile and kind != "Dynamic":
+            bad(23, f"{pp}.{k}", "only a Dynamic profile has it.")
     if purpose in ("ChargePointMaxProfile", "ChargingStationMaxProfile"):
         if target is not None and target != 0:
             bad(7, target_key, f"a {purpose} goes on connector/EVSE 0. Got {target} instead.")
@@ -1224,7 +1505,16 @@ def check_profile(
     cap = max_periods if v16 else min(max_periods, _SCHEMA_MAX_PERIODS_2X)
     for path, s in schedules:
         _check_schedule(
-            s, path, version, kind, "validTo" in profile, min_current_a, cap, rate_units, bad
+            s,
+            path,
+            version,
+            kind,
+            purpose,
+            "validTo" in profile,
+            min_current_a,
+            cap,
+            rate_units,
+            bad,
         )
     return out
 
@@ -1234,6 +1524,7 @@ def _check_schedule(
     path: str,
     version: str,
     kind: Any,
+    purpose: Any,
     has_valid_to: bool,
     min_current_a: float,
     max_periods: int,
@@ -1241,6 +1532,7 @@ def _check_schedule(
     bad: Any,
 ) -> None:
     keys = _KEYS[version]
+    v21 = version == "2.1"
     if not isinstance(s, dict):
         bad(1, path, "must be an object.")
         return
@@ -1278,6 +1570,8 @@ def _check_schedule(
             bad(26, f"{path}.chargingRateUnit", f"{unit!r} is not in the station's {rate_units}.")
     if "minChargingRate" in s:
         _check_limit(s["minChargingRate"], f"{path}.minChargingRate", None, 0.0, bad)
+    if v21:
+        _check_schedule_v21(s, path, purpose, bad)
     periods = s.get("chargingSchedulePeriod")
     if "chargingSchedulePeriod" not in s:
         return
@@ -1295,7 +1589,9 @@ def _check_schedule(
         if not isinstance(per, dict):
             bad(1, ppj, "must be an object.")
             continue
-        _check_keys(per, keys["period"], {"startPeriod", "limit"}, ppj, bad)
+        # in 2.1 limit is conditional on the operation mode (rules 2, 38)
+        required_keys = {"startPeriod"} if v21 else {"startPeriod", "limit"}
+        _check_keys(per, keys["period"], required_keys, ppj, bad)
         sp = per.get("startPeriod")
         if "startPeriod" in per:
             if not _is_json_int(sp):
@@ -1312,7 +1608,9 @@ def _check_schedule(
                         f"starts at {sp} s, not before duration {duration} s.",
                     )
                 last = sp
-        if "limit" in per:
+        if v21:
+            _check_period_v21(per, ppj, unit, purpose, min_current_a, bad)
+        elif "limit" in per:
             _check_limit(per["limit"], f"{ppj}.limit", unit, min_current_a, bad)
         nph = per.get("numberPhases")
         if "numberPhases" in per and (not _is_json_int(nph) or nph not in (1, 2, 3)):
@@ -1324,19 +1622,104 @@ def _check_schedule(
 
 
 def _check_limit(value: Any, path: str, unit: Any, min_current_a: float, bad: Any) -> None:
+    _check_rate(value, path, unit, min_current_a, bad, sign=1)
+
+
+def _check_rate(
+    value: Any, path: str, unit: Any, min_current_a: float, bad: Any, *, sign: int
+) -> None:
+    """Check a limit (``sign=1``), discharge limit (-1) or signed setpoint (0)."""
     if not _is_json_number(value) or not math.isfinite(value):
         bad(3, path, f"must be a finite number. Got {value!r} instead.")
         return
-    if value < 0:
+    if sign > 0 and value < 0:
         bad(31, path, f"must be >= 0. Got {value!r} instead.")
+    if sign < 0 and value > 0:
+        bad(39, path, f"must be <= 0 (discharge is negative). Got {value!r} instead.")
     try:
         on_grid = Decimal(repr(value)) % Decimal("0.1") == 0
     except InvalidOperation:
         on_grid = False
     if not on_grid:
         bad(30, path, f"must be a multiple of 0.1 (at most one decimal). Got {value!r} instead.")
-    if unit == "A" and 0 < value < min_current_a:
-        bad(32, path, f"a current must be 0 or >= {min_current_a} A. Got {value!r} instead.")
+    magnitude = value if sign > 0 else abs(value)  # a negative limit is rule 31's
+    if unit == "A" and 0 < magnitude < min_current_a:
+        what = "a current" if sign > 0 else "a current's magnitude"
+        bad(32, path, f"{what} must be 0 or >= {min_current_a} A. Got {value!r} instead.")
+
+
+def _check_schedule_v21(s: dict, path: str, purpose: Any, bad: Any) -> None:
+    """Schedule-level 2.1 fields (rules 3, 22, 41)."""
+    if "randomizedDelay" in s:
+        rd = s["randomizedDelay"]
+        if not _is_json_int(rd) or rd < 0:
+            bad(3, f"{path}.randomizedDelay", f"must be an int >= 0. Got {rd!r} instead.")
+        if purpose not in ("TxProfile", "TxDefaultProfile"):
+            bad(22, f"{path}.randomizedDelay", "only a TxProfile or TxDefaultProfile has it.")
+    if "limitAtSoC" in s:
+        las = s["limitAtSoC"]
+        soc = las.get("soc") if isinstance(las, dict) else None
+        if not _is_json_int(soc) or not 0 <= soc <= 100:
+            bad(41, f"{path}.limitAtSoC.soc", f"must be an int in 0..100. Got {soc!r} instead.")
+        if not isinstance(las, dict) or "limit" not in las:
+            bad(2, f"{path}.limitAtSoC.limit", "is required.")
+
+
+def _check_period_v21(
+    per: dict, path: str, unit: Any, purpose: Any, min_current_a: float, bad: Any
+) -> None:
+    """Operation mode, limits and setpoints of a 2.1 period (rules 30-32, 37-40)."""
+    mode = per.get("operationMode", "ChargingOnly")  # absent = ChargingOnly
+    if mode not in _MODE_FIELDS:
+        bad(1, f"{path}.operationMode", f"unknown operation mode {mode!r}.")
+        return
+    allowed_modes = _MODES_FOR_PURPOSE.get(purpose)
+    if allowed_modes is not None and mode not in allowed_modes:
+        bad(
+            37,
+            f"{path}.operationMode",
+            f"{mode!r} is not allowed in a {purpose}; allowed: {', '.join(allowed_modes)}.",
+        )
+    required, optional = _MODE_FIELDS[mode]
+    for base in _LIMIT_SETPOINT_FIELDS:
+        present = [base + sfx for sfx in _PHASE_SUFFIXES if base + sfx in per]
+        if base in required and base not in per:
+            bad(38, f"{path}.{base}", f"is required with operationMode {mode!r}.")
+        if base not in required and base not in optional:
+            for key in present:
+                bad(38, f"{path}.{key}", f"is not allowed with operationMode {mode!r}.")
+        elif present and base not in per:
+            bad(38, f"{path}.{present[0]}", f"needs {base!r} too (L2/L3 follow their base).")
+    for sfx in _PHASE_SUFFIXES:
+        for base, sign in (("limit", 1), ("dischargeLimit", -1), ("setpoint", 0)):
+            if base + sfx in per:
+                _check_rate(
+                    per[base + sfx], f"{path}.{base}{sfx}", unit, min_current_a, bad, sign=sign
+                )
+        key = "setpointReactive" + sfx
+        if key in per and (not _is_json_number(per[key]) or not math.isfinite(per[key])):
+            bad(3, f"{path}.{key}", f"must be a finite number. Got {per[key]!r} instead.")
+        # the setpoint lies inside the band the limits allow it to overshoot into
+        sp = per.get("setpoint" + sfx)
+        lim, dis = per.get("limit" + sfx), per.get("dischargeLimit" + sfx)
+        if _is_json_number(sp):
+            if _is_json_number(lim) and sp > lim:
+                bad(38, f"{path}.setpoint{sfx}", f"{sp!r} is above limit{sfx} {lim!r}.")
+            if _is_json_number(dis) and sp < dis:
+                bad(38, f"{path}.setpoint{sfx}", f"{sp!r} is below dischargeLimit{sfx} {dis!r}.")
+    setpoints = [
+        per[k] for k in ("setpoint", "setpoint_L2", "setpoint_L3") if _is_json_number(per.get(k))
+    ]
+    if any(v > 0 for v in setpoints) and any(v < 0 for v in setpoints):
+        bad(39, f"{path}.setpoint", "setpoint, setpoint_L2 and setpoint_L3 must share one sign.")
+    if mode == "LocalFrequency":
+        curve = per.get("v2xFreqWattCurve")
+        if unit != "W":
+            bad(40, f"{path}.operationMode", "LocalFrequency needs chargingRateUnit 'W'.")
+        if "v2xBaseline" not in per:
+            bad(40, f"{path}.v2xBaseline", "is required with LocalFrequency.")
+        if not isinstance(curve, list) or not 2 <= len(curve) <= 20:
+            bad(40, f"{path}.v2xFreqWattCurve", "LocalFrequency needs 2..20 points.")
 
 
 def _check_datetime(value: Any, path: str, bad: Any) -> datetime | None:

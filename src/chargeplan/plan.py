@@ -264,10 +264,13 @@ class Plan:
 
         Parameters
         ----------
-        version : {"1.6", "2.0.1"}
-            OCPP version of the payloads.
+        version : {"1.6", "2.0.1", "2.1"}
+            OCPP version of the payloads. Discharge (V2G) needs "2.1"; it is sent as
+            ``CentralSetpoint`` periods with a signed ``setpoint`` and the matching
+            ``limit`` / ``dischargeLimit``.
         capabilities : StationCapabilities or mapping of station id to it, optional
-            Allowed units, period budget, stack level (default: A or W, 24 periods).
+            Allowed units, period budget, stack level, MaxExternalConstraintsId
+            (default: A or W, 24 periods).
         profile_ids : mapping, optional
             Override of the stable profile ids (see :func:`chargeplan.ocpp.build_profiles`).
 

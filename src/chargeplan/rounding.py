@@ -59,13 +59,14 @@ def battery_energy_kwh(problem: ProblemArrays, rate_kw: np.ndarray) -> np.ndarra
 
 
 def _trim_net_energy(problem: ProblemArrays, rate: np.ndarray, current: np.ndarray) -> None:
-    """Lower the last charging slots of V2G sessions whose net energy exceeds the request.
+    """Lower the last charging slots of sessions whose net energy exceeds the request.
 
-    Rounding a discharge toward zero adds energy to the battery; taking it back from
-    charging only lowers loads, so it is always safe.
+    Rounding a discharge toward zero adds energy to the battery, and a solver may
+    overshoot a request by its tolerance; taking it back from charging only lowers
+    loads, so it is always safe.
     """
     net = battery_energy_kwh(problem, rate).sum(axis=1)
-    over = np.flatnonzero((net > problem.energy_kwh + 1e-9) & (rate < 0.0).any(axis=1))
+    over = np.flatnonzero(net > problem.energy_kwh + 1e-9)
     dt_h = problem.grid.step_h
     for s in over:
         excess = net[s] - problem.energy_kwh[s]
@@ -89,7 +90,23 @@ def _trim_net_energy(problem: ProblemArrays, rate: np.ndarray, current: np.ndarr
 
 
 @njit(cache=True)
-def _top_up(order, slots, rate, amps, present, pmax, energy, eff, coef, path, cap, step_kw, dt_h):
+def _top_up(
+    order,
+    slots,
+    rate,
+    amps,
+    present,
+    pmax,
+    energy,
+    eff,
+    coef,
+    path,
+    cap,
+    step_kw,
+    quantum,
+    site_room,
+    dt_h,
+):
     S, T = rate.shape
     resid = cap.copy()
     for s in range(S):
@@ -107,50 +124,62 @@ def _top_up(order, slots, rate, amps, present, pmax, energy, eff, coef, path, ca
         for t in range(T):
             e = rate[s, t] * present[s, t] * dt_h
             rem -= e if e >= 0.0 else e / eff[s]
-        for k in range(T):
-            t = slots[k]
-            if rem <= 1e-9:
-                break
-            if rate[s, t] <= 0.0 or present[s, t] <= 0.0:
-                continue  # only raise slots already in use (keeps the min-current rule)
-            h = pmax[s, t] - rate[s, t]
-            for d in range(path.shape[1]):
-                n = path[s, d]
-                if n < 0:
+        # one quantum per slot and pass, so the energy given back is spread over the
+        # slots in use instead of piling up in the cheapest (which would raise peaks)
+        progress = True
+        while progress and rem > 1e-9:
+            progress = False
+            for k in range(T):
+                t = slots[k]
+                if rem <= 1e-9:
                     break
-                for r in range(4):
-                    c = coef[s, r]
-                    if c > 0.0:
-                        q = resid[n, r, t] / c
-                        if q < h:
-                            h = q
-            want = rem / (present[s, t] * dt_h)
-            if want < h:
-                h = want
-            steps = np.floor(h / step_kw[s] + 1e-9)
-            if steps < 1.0:
-                continue
-            x = steps * step_kw[s]
-            rate[s, t] += x
-            if amps[s, t] == amps[s, t]:  # AC (not NaN)
-                amps[s, t] = np.round(amps[s, t] + steps * 0.1, 1)
-                rate[s, t] = amps[s, t] * step_kw[s] * 10.0
-            for d in range(path.shape[1]):
-                n = path[s, d]
-                if n < 0:
-                    break
-                for r in range(4):
-                    if coef[s, r] > 0.0:
-                        resid[n, r, t] -= coef[s, r] * x
-            rem -= x * present[s, t] * dt_h
+                if rate[s, t] <= 0.0 or present[s, t] <= 0.0:
+                    continue  # only raise slots already in use (keeps the min-current rule)
+                h = pmax[s, t] - rate[s, t]
+                for d in range(path.shape[1]):
+                    n = path[s, d]
+                    if n < 0:
+                        break
+                    for r in range(4):
+                        c = coef[s, r]
+                        if c > 0.0:
+                            q = resid[n, r, t] / c
+                            if q < h:
+                                h = q
+                want = rem / (present[s, t] * dt_h)
+                if want < h:
+                    h = want
+                if quantum[s] < h:
+                    h = quantum[s]
+                if site_room[t] / present[s, t] < h:
+                    h = site_room[t] / present[s, t]
+                steps = np.floor(h / step_kw[s] + 1e-9)
+                if steps < 1.0:
+                    continue
+                x = steps * step_kw[s]
+                rate[s, t] += x
+                if amps[s, t] == amps[s, t]:  # AC (not NaN)
+                    amps[s, t] = np.round(amps[s, t] + steps * 0.1, 1)
+                    rate[s, t] = amps[s, t] * step_kw[s] * 10.0
+                for d in range(path.shape[1]):
+                    n = path[s, d]
+                    if n < 0:
+                        break
+                    for r in range(4):
+                        if coef[s, r] > 0.0:
+                            resid[n, r, t] -= coef[s, r] * x
+                rem -= x * present[s, t] * dt_h
+                site_room[t] -= x * present[s, t]
+                progress = True
 
 
 def top_up(problem: ProblemArrays, rate_kw: np.ndarray, current_a: np.ndarray) -> None:
     """Give back energy lost to rounding, in place, one grid step at a time.
 
-    Sessions are visited by priority (then input order) and slots cheapest first;
-    only slots a session already uses are raised, so the min-current rule holds.
-    A small safety margin (1e-9) is kept against every capacity.
+    Sessions are visited by priority (then input order) and slots cheapest first, one
+    step per slot and pass; only slots a session already uses are raised, so the
+    min-current rule holds. With a demand charge, site import is never raised above
+    the plan's peak. A small safety margin (1e-9) is kept against every capacity.
     """
     S = problem.n_sessions
     if S == 0:
@@ -159,6 +188,12 @@ def top_up(problem: ProblemArrays, rate_kw: np.ndarray, current_a: np.ndarray) -
     order = np.lexsort((np.arange(S), -problem.priority)).astype(np.int64)
     slots = np.lexsort((np.arange(problem.n_slots), problem.price_import_per_kwh)).astype(np.int64)
     cap = problem.cap - 1e-9
+    site_room = np.full(problem.n_slots, np.inf)
+    if problem.demand_charge_per_kw > 0.0:
+        # never raise the billed peak: keep site import under the peak already planned
+        site_kw = problem.net_base_kw + (rate_kw * problem.present).sum(axis=0)
+        peak = max(float(site_kw.max(initial=0.0)), problem.peak_already_kw)
+        site_room = np.maximum(peak - site_kw, 0.0) - 1e-9
     _top_up(
         order,
         slots,
@@ -172,6 +207,8 @@ def top_up(problem: ProblemArrays, rate_kw: np.ndarray, current_a: np.ndarray) -
         problem.path,
         cap,
         step_kw,
+        np.where(problem.dc, 0.1, step_kw),  # at most 0.1 A (AC) or 0.1 kW (DC) per pass
+        site_room,
         problem.grid.step_h,
     )
 

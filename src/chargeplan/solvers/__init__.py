@@ -92,17 +92,39 @@ def _run_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
 def _run_lp(
     problem: ProblemArrays, integer: bool, time_limit_s: float | None
 ) -> tuple[np.ndarray, dict]:
+    """MILP, or LP + min-current repair.
+
+    Repair of the LP relaxation: without V2G, cells below their minimum are set to 0
+    (that only lowers loads); with V2G (where zeroing a discharge raises loads) the LP
+    is re-solved with such cells fixed to 0 until none is left. Either way the energy
+    those cells carried is then placed again by the greedy kernel in the capacity
+    left (:func:`.greedy.fill_from`), keeping the min-current rule.
+    """
+    from .greedy import fill_from
     from .lp import solve_lp
 
-    rate, info = solve_lp(problem, integer=integer, time_limit_s=time_limit_s)
+    if integer:
+        rate, info = solve_lp(problem, integer=True, time_limit_s=time_limit_s)
+    elif problem.has_v2g:
+        rate, info = solve_lp(problem, time_limit_s=time_limit_s)
+        rate = fill_from(problem, rate)
+        info["repair"] = "re-solve with cells below the minimum fixed to 0, refill greedily"
+    else:
+        rate, info = solve_lp(problem, time_limit_s=time_limit_s, repair=False)
+        small = (rate > 1e-7) & (rate < problem.pmin_kw[:, None] - 1e-7)
+        rate = np.where(small | (rate <= 1e-7), 0.0, rate)
+        rate = fill_from(problem, rate)
+        info["repaired_cells"] = int(small.sum())
+        info["repair"] = "cells below the minimum set to 0, refill greedily"
     info.pop("highs", None)
     info.pop("model", None)
     return rate, info
 
 
 def _n_binaries(problem: ProblemArrays) -> int:
-    on_c = (problem.pmax_kw > 0.0) & (problem.pmin_kw[:, None] > 0.0)
-    on_d = (problem.dmax_kw > 0.0) & (problem.dmin_kw[:, None] > 0.0)
+    dual = (problem.pmax_kw > 0.0) & (problem.dmax_kw > 0.0)
+    on_c = (problem.pmax_kw > 0.0) & (problem.pmin_kw[:, None] > 0.0) | dual
+    on_d = (problem.dmax_kw > 0.0) & (problem.dmin_kw[:, None] > 0.0) | dual
     return int(on_c.sum() + on_d.sum())
 
 

@@ -32,7 +32,7 @@ from numba import njit
 
 from ..problem import ProblemArrays
 
-__all__ = ["solve_greedy", "greedy_fill"]
+__all__ = ["solve_greedy", "greedy_fill", "fill_from"]
 
 _TOL = 1e-9
 
@@ -67,9 +67,9 @@ def _apply(s, t, x, coef, rows, n_rows, path, cap):
 
 @njit(cache=True)
 def greedy_fill(
-    order, sub_t, sub_kind, present, pmax, pmin, energy, coef, path, cap0, surplus0, dt_h
+    order, sub_t, sub_kind, present, pmax, pmin, energy, coef, path, cap0, surplus0, dt_h, p_init
 ):
-    """One greedy pass; returns the rate matrix (S, T) in kW.
+    """One greedy pass on top of ``p_init``; returns the rate matrix (S, T) in kW.
 
     Parameters
     ----------
@@ -88,11 +88,14 @@ def greedy_fill(
         PV surplus in kW (not modified).
     dt_h : float
         Slot length in hours.
+    p_init : (S, T) float64
+        Rates already allocated (kept; not modified): ``cap0`` must be the capacity
+        left by them, and ``energy`` what each session still needs.
     """
     S, T = present.shape
     cap = cap0.copy()
     surplus = surplus0.copy()
-    p = np.zeros((S, T))
+    p = p_init.copy()
     rows = np.zeros((S, 4), dtype=np.int64)
     n_rows = np.zeros(S, dtype=np.int64)
     for s in range(S):
@@ -240,6 +243,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     sub_t, sub_kind = _sub_slots(problem)
     best = None
     info: dict = {"orderings": {}}
+    zeros = np.zeros((problem.n_sessions, problem.n_slots))
     for name, order in session_orders(problem).items():
         p = greedy_fill(
             order,
@@ -254,6 +258,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
             problem.cap,
             problem.pv_surplus_kw,
             problem.grid.step_h,
+            zeros,
         )
         unmet = float(
             (
@@ -268,3 +273,59 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     assert best is not None
     info["ordering"] = best[1]
     return best[2], info
+
+
+def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
+    """Complete a plan greedily: add charging energy where capacity is left.
+
+    Used after an LP relaxation was repaired for the min-current rule (cells below the
+    minimum set to 0): the energy they carried is placed again, cheapest slots first,
+    under the capacity ``p_init`` leaves, keeping the min-current rule. Discharging
+    cells (negative rates) are left as they are, and room is kept on every row for
+    rounding their magnitude down to the 0.1 A grid later.
+
+    Parameters
+    ----------
+    problem : ProblemArrays
+    p_init : numpy.ndarray
+        (S, T) rates that keep every limit and the min-current rule.
+
+    Returns
+    -------
+    numpy.ndarray
+        (S, T) rates, ``>= p_init`` everywhere.
+    """
+    p_init = np.ascontiguousarray(p_init, dtype=np.float64)
+    step = np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)
+    # load on every row, plus one rounding step per discharging cell
+    load = p_init + np.where(p_init < 0.0, step[:, None], 0.0)
+    load = problem.coef[:, :, None] * load[:, None, :]  # (S, 4, T)
+    cap = problem.cap.copy()
+    for d in range(problem.path.shape[1]):
+        nodes = problem.path[:, d]
+        ok = nodes >= 0
+        np.subtract.at(cap, nodes[ok], load[ok])
+    cap = np.maximum(cap - 1e-9, 0.0)
+    e = p_init * problem.present * problem.grid.step_h
+    battery = np.where(e < 0.0, e / problem.efficiency[:, None], e).sum(axis=1)
+    left = np.maximum(problem.energy_kwh - battery, 0.0)
+    sub_t, sub_kind = _sub_slots(problem)
+    used = (p_init * problem.present).sum(axis=0)
+    surplus = np.maximum(problem.pv_surplus_kw - np.maximum(used, 0.0), 0.0)
+    pmax = np.where(p_init < 0.0, p_init, problem.pmax_kw)  # never charge a discharging cell
+    order = session_orders(problem)["llf"]
+    return greedy_fill(
+        order,
+        sub_t,
+        sub_kind,
+        problem.present,
+        pmax,
+        problem.pmin_kw,
+        left,
+        problem.coef,
+        problem.path,
+        cap,
+        surplus,
+        problem.grid.step_h,
+        p_init,
+    )

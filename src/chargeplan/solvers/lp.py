@@ -36,7 +36,9 @@ The auto policy (see :mod:`chargeplan.solvers`) uses the MILP for small problems
 Rounding margins: rates are later rounded toward zero to 0.1 A. Node rows keep
 headroom for that: rounding a discharge down raises the import-direction load and
 rounding a charge down raises the export-direction load, by at most one 0.1 A step
-per session; the LP reserves exactly that.
+per session; the LP reserves exactly that (and forbids charging, or discharging,
+where a row has no room for it). A V2G battery's reserve keeps back what rounding
+its charges down could lose up to each slot.
 
 When export pays more than import costs in a slot, export is valued at the import
 price there (a site cannot import and export at once; this keeps the LP bounded).
@@ -55,6 +57,10 @@ from ..problem import ProblemArrays
 __all__ = ["solve_lp", "build_lp", "LpModel"]
 
 _TIE_BREAK_PER_KWH = 1e-4
+#: Headroom kept against solver tolerances (HiGHS's MIP feasibility tolerance is 1e-6):
+#: on node rows (A or kW) and on the V2G reserve (kWh). Energy above the request by a
+#: tolerance is taken back after rounding (see rounding._trim_net_energy).
+_SAFETY = 1e-5
 
 
 @dataclass
@@ -182,8 +188,14 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
     w_off = e_off + nv * T
     q_off = w_off + B * T
     y_off = q_off + B * T
-    yc_cells = np.nonzero(p.pmin_kw[cs] > 0.0)[0] if integer else np.zeros(0, np.int64)
-    yd_cells = np.nonzero(p.dmin_kw[ds] > 0.0)[0] if integer else np.zeros(0, np.int64)
+    if integer:
+        # a binary where a minimum applies, and in every cell that can both charge and
+        # discharge (so the MILP never does both at once)
+        dual = np.isin(cs * T + ct, ds * T + dtt)
+        yc_cells = np.nonzero((p.pmin_kw[cs] > 0.0) | dual)[0]
+        yd_cells = np.nonzero((p.dmin_kw[ds] > 0.0) | np.isin(ds * T + dtt, cs * T + ct))[0]
+    else:
+        yc_cells = yd_cells = np.zeros(0, np.int64)
     n_y = len(yc_cells) + len(yd_cells)
     n_cols = y_off + n_y
 
@@ -209,7 +221,13 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
         cost[z_off] = p.demand_charge_per_kw
     # e
     if nv:
-        lo[e_off:w_off] = np.repeat(-p.depth_kwh[v2g], T)
+        # Rounding each charge down (<= one step per slot) can lower the battery's
+        # running energy below the LP's e; keep that much of the reserve unused, and
+        # stop discharging once the possible loss reaches the reserve.
+        loss = np.cumsum(step_kw[v2g, None] * f[v2g] * dt * (p.pmax_kw[v2g] > 0.0), axis=1)
+        room = p.depth_kwh[v2g, None] - loss - _SAFETY
+        lo[e_off:w_off] = -np.maximum(room, 0.0).ravel()
+        hi[d_off + np.flatnonzero(room[v_pos[ds], dtt] <= 0.0)] = 0.0
         hi[e_off:w_off] = np.repeat(energy[v2g], T)
     # w, q
     if B:
@@ -242,7 +260,11 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
         margin = np.bincount(
             pos_d[ok_d], weights=vd[ok_d] * step_kw[ds[cd[ok_d]]], minlength=len(keys)
         )
-        r_imp = b.add_rows(np.full(len(keys), -np.inf), np.maximum(cap[keys] - margin, 0.0))
+        room = cap[keys] - margin - _SAFETY
+        r_imp = b.add_rows(np.full(len(keys), -np.inf), np.maximum(room, 0.0))
+        # no room to round a discharge toward zero: no charging on that row and slot
+        tight_c = ok_c & (room[np.minimum(pos_c, len(keys) - 1)] < 0.0)
+        hi[c_off + cc[tight_c]] = 0.0
         b.add(r_imp + pos_c[ok_c], c_off + cc[ok_c], vc[ok_c])
         b.add(r_imp + pos_d[ok_d], d_off + cd[ok_d], -vd[ok_d])
     if nd:
@@ -256,9 +278,11 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
             margin = np.bincount(
                 pos_c[ok_c], weights=vc[ok_c] * step_kw[cs[cc[ok_c]]], minlength=len(keys_x)
             )
-            r_exp = b.add_rows(
-                np.full(len(keys_x), -np.inf), np.maximum(cap_x[keys_x] - margin, 0.0)
-            )
+            room = cap_x[keys_x] - margin - _SAFETY
+            r_exp = b.add_rows(np.full(len(keys_x), -np.inf), np.maximum(room, 0.0))
+            # no room to round a charge down: no discharging on that row and slot
+            tight_d = ok_d & (room[np.minimum(pos_d, len(keys_x) - 1)] < 0.0)
+            hi[d_off + cd[tight_d]] = 0.0
             b.add(r_exp + pos_c[ok_c], c_off + cc[ok_c], -vc[ok_c])
             b.add(r_exp + pos_d[ok_d], d_off + cd[ok_d], vd[ok_d])
 
@@ -283,7 +307,9 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
         low = p.net_base_low_kw
         x_cap = np.maximum(p.export_limit_kw, np.maximum(-low, 0.0)) + low
         c_margin = np.bincount(ct, weights=step_kw[cs] * f[cs, ct], minlength=T)
-        r_x = b.add_rows(np.full(T, -np.inf), np.maximum(x_cap - c_margin, 0.0))
+        room = x_cap - c_margin - _SAFETY
+        r_x = b.add_rows(np.full(T, -np.inf), np.maximum(room, 0.0))
+        hi[d_off + np.flatnonzero(room[dtt] < 0.0)] = 0.0
         b.add(r_x + ct, c_off + np.arange(nc), -f[cs, ct])
         b.add(r_x + dtt, d_off + np.arange(nd), f[ds, dtt])
     if has_z:
@@ -415,10 +441,24 @@ def _highs(model: LpModel, time_limit_s: float | None, options: dict | None):
 
 
 def _run(h) -> str:
+    """Run HiGHS; map its model status to ours (raise unless optimal).
+
+    The model is feasible by construction (no charging, every request unmet, is a
+    solution), so "infeasible" is a numerical artefact: seen from HiGHS's MIP presolve
+    on small V2G instances. It is retried once with presolve off.
+    """
     import highspy
 
     h.run()
     ms = h.getModelStatus()
+    if ms in (
+        highspy.HighsModelStatus.kInfeasible,
+        highspy.HighsModelStatus.kUnboundedOrInfeasible,
+    ):
+        h.setOptionValue("presolve", "off")
+        h.run()
+        h.setOptionValue("presolve", "choose")
+        ms = h.getModelStatus()
     if ms == highspy.HighsModelStatus.kOptimal:
         return "optimal"
     if ms == highspy.HighsModelStatus.kTimeLimit:
@@ -442,6 +482,7 @@ def solve_lp(
     integer: bool = False,
     time_limit_s: float | None = None,
     highs_options: dict | None = None,
+    repair: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """Solve the planning LP (``integer=False``: LP + repair) or MILP on HiGHS.
 
@@ -454,6 +495,9 @@ def solve_lp(
         HiGHS time limit per run.
     highs_options : dict, optional
         Extra HiGHS options (e.g. ``{"solver": "ipm", "run_crossover": "off"}``).
+    repair : bool, default True
+        LP only: enforce the min-current rule by re-solving (see ``_repair``). With
+        ``False`` the relaxation is returned as is (cells may be below the minimum).
 
     Returns
     -------
@@ -486,7 +530,8 @@ def solve_lp(
         "status": status,
         "repaired_cells": 0,
     }
-    if not integer:
+    info["relaxation_objective"] = float(h.getInfo().objective_function_value)
+    if not integer and repair:
         c, d, n_fixed = _repair(p, model, h, c, d)
         info["repaired_cells"] = n_fixed
     info["objective"] = float(h.getInfo().objective_function_value)
@@ -501,11 +546,11 @@ def _repair(
 ):
     """Make the LP relaxation keep the min-current rule by fixing cells and re-solving.
 
-    Each round fixes to 0 every cell whose rate is below its minimum (and, where a
-    cell both charges and discharges, the smaller side) and re-solves from the
-    current basis. Fixing cells to 0 keeps the LP feasible (a plan of zeros is), so
-    this ends with a plan that keeps the rule; the number of rounds is bounded since
-    every round fixes at least one more cell.
+    Each round fixes to 0 every cell with a minimum whose rate is below it, zeros
+    included (so no new cell can turn up below its minimum later), and, where a cell
+    both charges and discharges, the smaller side; then re-solves from the current
+    basis. The set of free cells only shrinks, and fixing cells to 0 keeps the LP
+    feasible (a plan of zeros is one), so this ends with a plan that keeps the rule.
     """
     tol = 1e-7
     cs, ct = model.c_cells
@@ -514,25 +559,30 @@ def _repair(
     key_d = ds * p.n_slots + dtt
     idx_c = (model.c_off + np.arange(len(cs))).astype(np.int32)
     idx_d = (model.d_off + np.arange(len(ds))).astype(np.int32)
-    fixed = 0
+    pmin_c, pmin_d = p.pmin_kw[cs], p.dmin_kw[ds]
+    fixed_c = np.zeros(len(cs), dtype=bool)
+    fixed_d = np.zeros(len(ds), dtype=bool)
+    n_small = 0
     for _ in range(max_rounds):
         cv, dv = c[cs, ct], d[ds, dtt]
-        small_c = (cv > tol) & (cv < p.pmin_kw[cs] - tol)
-        small_d = (dv > tol) & (dv < p.dmin_kw[ds] - tol)
+        small_c = (cv > tol) & (cv < pmin_c - tol)
+        small_d = (dv > tol) & (dv < pmin_d - tol)
         both = ((c > tol) & (d > tol)).ravel()
         if both.any():
             flat_c, flat_d = c.ravel(), d.ravel()
             small_c |= np.isin(key_c, np.flatnonzero(both & (flat_c < flat_d)))
             small_d |= np.isin(key_d, np.flatnonzero(both & (flat_c >= flat_d)))
         if not (small_c.any() or small_d.any()):
-            return c, d, fixed
-        fixed += int(small_c.sum() + small_d.sum())
-        if small_c.any():
-            i = idx_c[small_c]
-            h.changeColsBounds(len(i), i, np.zeros(len(i)), np.zeros(len(i)))
-        if small_d.any():
-            i = idx_d[small_d]
-            h.changeColsBounds(len(i), i, np.zeros(len(i)), np.zeros(len(i)))
+            return c, d, n_small
+        n_small += int(small_c.sum() + small_d.sum())
+        new_c = ~fixed_c & (small_c | ((cv <= tol) & (pmin_c > 0.0)))
+        new_d = ~fixed_d & (small_d | ((dv <= tol) & (pmin_d > 0.0)))
+        fixed_c |= new_c
+        fixed_d |= new_d
+        for idx, new in ((idx_c, new_c), (idx_d, new_d)):
+            if new.any():
+                i = idx[new]
+                h.changeColsBounds(len(i), i, np.zeros(len(i)), np.zeros(len(i)))
         try:
             _run(h)
         except SolverError as e:
