@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 
@@ -31,6 +32,8 @@ def optimize(
     v2g_bids: Sequence[V2GBid] | None = None,
     method: str = "auto",
     time_limit_s: float | None = None,
+    customize: Callable[[Any], Any] | None = None,
+    cvxpy_options: dict[str, Any] | None = None,
 ) -> Plan:
     """Plan charging for every session on a site; the plan is verified before it is returned.
 
@@ -53,10 +56,18 @@ def optimize(
         PV generation and base load at the grid connection.
     v2g_bids : sequence of V2GBid, optional
         Offers paying for discharge from V2G sessions.
-    method : {"auto", "greedy", "lp", "milp"}, default "auto"
+    method : {"auto", "greedy", "lp", "milp", "cvxpy"}, default "auto"
         Solver; see :mod:`chargeplan.solvers` for the ``"auto"`` policy.
     time_limit_s : float, optional
         Time limit for each HiGHS run; on timeout ``"auto"`` falls back to greedy.
+    customize : callable, optional
+        ``customize(model)`` receives the :class:`~chargeplan.solvers.custom.CvxpyModel`
+        and may add objective terms (``model.objective += ...``) and constraints
+        (``model.constraints.append(...)``); implies ``method="cvxpy"`` (optional
+        extra ``chargeplan[cvxpy]``). Energy lost to rounding is then not topped up,
+        so the user's constraints keep holding.
+    cvxpy_options : dict, optional
+        Passed to :func:`chargeplan.solvers.custom.solve_cvxpy` (e.g. ``solver``).
 
     Returns
     -------
@@ -121,8 +132,14 @@ def optimize(
     bids = list(v2g_bids or [])
     problem = build_problem(site, sessions, grid, tariff, forecast, bids)
     t_build = time.perf_counter() - t0
-    rate, report = solve(problem, method, time_limit_s=time_limit_s)
-    rate, current = finalize_rates(problem, rate)
+    rate, report = solve(
+        problem,
+        method,
+        time_limit_s=time_limit_s,
+        customize=customize,
+        cvxpy_options=cvxpy_options,
+    )
+    rate, current = finalize_rates(problem, rate, give_back=customize is None)
     t1 = time.perf_counter()
     plan = Plan(
         site=site,

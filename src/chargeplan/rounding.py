@@ -213,8 +213,15 @@ def top_up(problem: ProblemArrays, rate_kw: np.ndarray, current_a: np.ndarray) -
     )
 
 
-def finalize_rates(problem: ProblemArrays, rate_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Round solver rates down to the station grid, then top up; see the module docstring."""
+def finalize_rates(
+    problem: ProblemArrays, rate_kw: np.ndarray, *, give_back: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Round solver rates down to the station grid, then top up; see the module docstring.
+
+    ``give_back=False`` skips giving back the rounding loss (used for plans with a user's
+    own constraints, which topping up could break).
+    """
     rate, current = round_rates(problem, rate_kw)
-    top_up(problem, rate, current)
+    if give_back:
+        top_up(problem, rate, current)
     return rate, current

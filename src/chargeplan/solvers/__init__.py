@@ -12,6 +12,10 @@ Methods
     HiGHS LP, min-current rule by repair (:mod:`.lp`); cost-optimal up to the repair.
 ``"milp"``
     HiGHS MILP, min-current rule exact; for small problems.
+``"cvxpy"``
+    The same LP as a cvxpy model (:mod:`.custom`, optional extra), which a
+    ``customize(model)`` hook may extend with terms and constraints of its own. It
+    never falls back to another solver (that would drop the user's terms).
 ``"auto"``
     1. If the problem needs LP features (V2G sessions or bids, a demand charge), the
        HiGHS path runs: the MILP when it has at most ``MILP_MAX_BINARIES`` binaries,
@@ -38,7 +42,7 @@ from ..problem import ProblemArrays
 
 __all__ = ["SolverReport", "solve", "METHODS", "MILP_MAX_BINARIES", "plan_quality"]
 
-METHODS = ("auto", "greedy", "lp", "milp")
+METHODS = ("auto", "greedy", "lp", "milp", "cvxpy")
 
 #: Largest number of min-current binaries the auto policy solves as an exact MILP.
 MILP_MAX_BINARIES = 400
@@ -121,6 +125,18 @@ def _run_lp(
     return rate, info
 
 
+def _run_cvxpy(
+    problem: ProblemArrays, time_limit_s: float | None, customize, options: dict | None
+) -> tuple[np.ndarray, dict]:
+    from .custom import solve_cvxpy
+
+    rate, info = solve_cvxpy(
+        problem, customize=customize, time_limit_s=time_limit_s, **(options or {})
+    )
+    info.pop("model", None)
+    return rate, info
+
+
 def _n_binaries(problem: ProblemArrays) -> int:
     dual = (problem.pmax_kw > 0.0) & (problem.dmax_kw > 0.0)
     on_c = (problem.pmax_kw > 0.0) & (problem.pmin_kw[:, None] > 0.0) | dual
@@ -129,16 +145,25 @@ def _n_binaries(problem: ProblemArrays) -> int:
 
 
 def solve(
-    problem: ProblemArrays, method: str = "auto", *, time_limit_s: float | None = None
+    problem: ProblemArrays,
+    method: str = "auto",
+    *,
+    time_limit_s: float | None = None,
+    customize=None,
+    cvxpy_options: dict | None = None,
 ) -> tuple[np.ndarray, SolverReport]:
     """Solve with the chosen method (see the module docstring for ``"auto"``).
 
     Parameters
     ----------
     problem : ProblemArrays
-    method : {"auto", "greedy", "lp", "milp"}
+    method : {"auto", "greedy", "lp", "milp", "cvxpy"}
     time_limit_s : float, optional
         Time limit for each HiGHS run.
+    customize : callable, optional
+        ``customize(model)`` hook for the cvxpy model (implies ``method="cvxpy"``).
+    cvxpy_options : dict, optional
+        Keyword arguments for :func:`.custom.solve_cvxpy` (solver, repair, ...).
 
     Returns
     -------
@@ -165,6 +190,15 @@ def solve(
     def lp_status(info: dict) -> str:
         return "repaired" if info.get("repaired_cells") else "optimal"
 
+    if method == "cvxpy" or customize is not None:
+        if method not in ("cvxpy", "auto"):
+            raise ValueError(
+                "The 'customize' parameter of optimize needs method='cvxpy' (or "
+                f"'auto'). Got method={method!r} instead."
+            )
+        rate, info = _run_cvxpy(problem, time_limit_s, customize, cvxpy_options)
+        why = "requested" if method == "cvxpy" else "auto: a customize hook was given -> cvxpy"
+        return rate, report("cvxpy", lp_status(info), why, info)
     if method == "greedy":
         rate, info = _run_greedy(problem)
         return rate, report("greedy", "heuristic", "requested", info)

@@ -53,14 +53,11 @@ import scipy.sparse as sp
 
 from ..exceptions import SolverError
 from ..problem import ProblemArrays
+from ._formulation import SAFETY as _SAFETY
+from ._formulation import TIE_BREAK_PER_KWH as _TIE_BREAK_PER_KWH
+from ._formulation import lookup, node_incidence, penalty_weight
 
 __all__ = ["solve_lp", "build_lp", "LpModel"]
-
-_TIE_BREAK_PER_KWH = 1e-4
-#: Headroom kept against solver tolerances (HiGHS's MIP feasibility tolerance is 1e-6):
-#: on node rows (A or kW) and on the V2G reserve (kWh). Energy above the request by a
-#: tolerance is taken back after rounding (see rounding._trim_net_energy).
-_SAFETY = 1e-5
 
 
 @dataclass
@@ -115,38 +112,6 @@ class _Builder:
         self.rows.append(np.asarray(rows, dtype=np.int64))
         self.cols.append(np.asarray(cols, dtype=np.int64))
         self.vals.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), np.shape(rows)))
-
-
-def _penalty_weight(p: ProblemArrays) -> float:
-    """Price per kWh of unmet energy: above any cost the plan could save."""
-    dt = p.grid.step_h
-    worst = (
-        np.abs(p.price_import_per_kwh).max(initial=0.0)
-        + np.abs(p.price_export_per_kwh).max(initial=0.0)
-        + p.degradation_per_kwh.max(initial=0.0)
-        + np.abs(p.bid_price_per_kwh).max(initial=0.0)
-        + p.bid_penalty_per_kwh.max(initial=0.0)
-        + p.demand_charge_per_kw / dt
-    )
-    eta = p.efficiency.min(initial=1.0)
-    return 10.0 * (1.0 + worst / eta)
-
-
-def _node_incidence(p: ProblemArrays, s_idx: np.ndarray, t_idx: np.ndarray):
-    """Triplets (row key, cell number, coef) of cells on the node rows of their path."""
-    keys, cells, coefs = [], [], []
-    T = p.n_slots
-    cell = np.arange(len(s_idx))
-    for d in range(p.path.shape[1]):
-        node = p.path[s_idx, d]
-        ok = node >= 0
-        for r in range(4):
-            co = p.coef[s_idx, r]
-            m = ok & (co > 0.0)
-            keys.append((node[m] * 4 + r) * T + t_idx[m])
-            cells.append(cell[m])
-            coefs.append(co[m])
-    return np.concatenate(keys), np.concatenate(cells), np.concatenate(coefs)
 
 
 def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
@@ -210,7 +175,7 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
     cost[d_off:u_off] = p.degradation_per_kwh[ds] * f[ds, dtt] * dt
     hi[d_off:u_off] = p.dmax_kw[ds, dtt]
     # u
-    cost[u_off:imp_off] = _penalty_weight(p) * p.priority
+    cost[u_off:imp_off] = penalty_weight(p) * p.priority
     hi[u_off:imp_off] = energy
     # imp / exp
     p_imp = p.price_import_per_kwh
@@ -246,17 +211,15 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
     b.add(r0 + np.arange(S), u_off + np.arange(S), 1.0)
 
     # node rows, import direction (c +, d -) and export direction (d +, c -)
-    kc, cc, vc = _node_incidence(p, cs, ct)
-    kd, cd, vd = _node_incidence(p, ds, dtt)
+    kc, cc, vc = node_incidence(p, cs, ct)
+    kd, cd, vd = node_incidence(p, ds, dtt)
     cap = p.cap.reshape(-1)
     cap_x = p.cap_export.reshape(-1)
     keys = np.unique(np.concatenate([kc, kd]))
     keys = keys[np.isfinite(cap[keys])]
     if len(keys):
-        pos_c = np.searchsorted(keys, kc)
-        ok_c = (pos_c < len(keys)) & (keys[np.minimum(pos_c, len(keys) - 1)] == kc)
-        pos_d = np.searchsorted(keys, kd)
-        ok_d = (pos_d < len(keys)) & (keys[np.minimum(pos_d, len(keys) - 1)] == kd)
+        pos_c, ok_c = lookup(keys, kc)
+        pos_d, ok_d = lookup(keys, kd)
         margin = np.bincount(
             pos_d[ok_d], weights=vd[ok_d] * step_kw[ds[cd[ok_d]]], minlength=len(keys)
         )
@@ -271,10 +234,8 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
         keys_x = np.unique(kd)
         keys_x = keys_x[np.isfinite(cap_x[keys_x])]
         if len(keys_x):
-            pos_c = np.searchsorted(keys_x, kc)
-            ok_c = (pos_c < len(keys_x)) & (keys_x[np.minimum(pos_c, len(keys_x) - 1)] == kc)
-            pos_d = np.searchsorted(keys_x, kd)
-            ok_d = (pos_d < len(keys_x)) & (keys_x[np.minimum(pos_d, len(keys_x) - 1)] == kd)
+            pos_c, ok_c = lookup(keys_x, kc)
+            pos_d, ok_d = lookup(keys_x, kd)
             margin = np.bincount(
                 pos_c[ok_c], weights=vc[ok_c] * step_kw[cs[cc[ok_c]]], minlength=len(keys_x)
             )
