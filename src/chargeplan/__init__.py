@@ -17,6 +17,7 @@ from .exceptions import (
 )
 from .model import PHASES, Evse, Forecast, Node, Session, Site, Tariff, V2GBid
 from .plan import Plan
+from .simulate import SimSession, SimulationResult, compare, simulate
 from .validation import validate
 
 __version__ = "0.1.0"
@@ -24,6 +25,10 @@ __version__ = "0.1.0"
 __all__ = [
     "optimize",
     "validate",
+    "simulate",
+    "compare",
+    "SimSession",
+    "SimulationResult",
     "Plan",
     "Site",
     "Node",

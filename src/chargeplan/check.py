@@ -122,7 +122,7 @@ def check_plan(
     V = float(site.voltage_v)
     T = grid.n_slots
     dt_h = grid.step_s / 3600.0
-    edges = [grid.start + pd.Timedelta(seconds=grid.step_s * k) for k in range(T + 1)]
+    edges_ns = grid.start.value + np.arange(T + 1, dtype=np.int64) * (grid.step_s * 1_000_000_000)
     evses = {e.id: e for e in site.evses}
     parent = {n.id: n.parent for n in site.nodes}
     out: list[Violation] = []
@@ -133,20 +133,9 @@ def check_plan(
     for s, sess in enumerate(sessions):
         evse = evses[sess.evse]
         rate = np.asarray(rate_kw[s], dtype=np.float64)
-        overlap = (
-            np.array(
-                [
-                    max(
-                        0.0,
-                        (
-                            min(edges[k + 1], sess.departure) - max(edges[k], sess.arrival)
-                        ).total_seconds(),
-                    )
-                    for k in range(T)
-                ]
-            )
-            / grid.step_s
-        )
+        lo = np.maximum(edges_ns[:-1], pd.Timestamp(sess.arrival).value)
+        hi = np.minimum(edges_ns[1:], pd.Timestamp(sess.departure).value)
+        overlap = np.maximum(hi - lo, 0) / (grid.step_s * 1e9)  # fraction of slot present
         who = f"session {sess.id!r} on EVSE {evse.id!r}"
         may_discharge = bool(sess.v2g and evse.bidirectional)
         if not may_discharge:

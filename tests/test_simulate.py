@@ -1,0 +1,424 @@
+"""simulate(): invariants on random sites, hand-computed KPIs, what strategies are told."""
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import chargeplan as cp
+from chargeplan.baselines import round_robin
+from chargeplan.simulate import (
+    KPI_COLUMNS,
+    SimSession,
+    acn_sim_sessions,
+    compare,
+    kpi_table,
+    simulate,
+)
+
+T0 = pd.Timestamp("2024-01-01 08:00", tz="Europe/Amsterdam")
+H = pd.Timedelta(hours=1)
+MIN = pd.Timedelta(minutes=1)
+KW_16A = 16 * 0.230  # 1-phase, 230 V
+
+
+def one_evse_site(limit_a=32.0, evse_a=16.0, n=1):
+    return cp.Site(
+        nodes=[cp.Node("grid", limit_a=limit_a)],
+        evses=[cp.Evse(f"cp{i}", parent="grid", max_current_a=evse_a, phases=1) for i in range(n)],
+    )
+
+
+def told(i=0, arrival=T0, departure=T0 + 2 * H, kwh=10.0, **kw):
+    return cp.Session(
+        f"s{i}", evse=f"cp{i}", arrival=arrival, departure=departure, energy_kwh=kwh, **kw
+    )
+
+
+# -- random scenarios -----------------------------------------------------------------------
+
+
+@st.composite
+def scenarios(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    nodes = [cp.Node("grid", limit_a=float(rng.integers(6, 80)))]
+    if rng.random() < 0.5:
+        nodes.append(cp.Node("feeder", parent="grid", limit_a=float(rng.integers(6, 40))))
+    evses = []
+    for j in range(int(rng.integers(1, 5))):
+        parent = nodes[int(rng.integers(0, len(nodes)))].id
+        if rng.random() < 0.5:
+            evses.append(cp.Evse(f"cp{j}", parent=parent, max_current_a=float(rng.integers(6, 33))))
+        else:
+            evses.append(
+                cp.Evse(
+                    f"cp{j}",
+                    parent=parent,
+                    max_current_a=float(rng.integers(6, 33)),
+                    phases=1,
+                    phase=str(rng.choice(["L1", "L2", "L3"])),
+                )
+            )
+    sims = []
+    for e in evses:
+        t = float(rng.uniform(-0.5, 1.5))
+        for k in range(int(rng.integers(1, 3))):
+            dep = t + float(rng.uniform(0.1, 2.5))
+            expected = t + float(rng.uniform(-0.2, 3.0))  # may even be before arrival
+            session = cp.Session(
+                f"{e.id}_{k}",
+                evse=e.id,
+                arrival=T0 + t * H,
+                departure=T0 + expected * H,
+                energy_kwh=float(rng.uniform(0, 25)),
+            )
+            sims.append(
+                SimSession(
+                    session,
+                    departure_actual=T0 + dep * H,
+                    demand_kwh=float(rng.uniform(0, 25)),
+                )
+            )
+            t = dep + float(rng.uniform(0, 0.7))
+    hourly = pd.date_range(T0 - H, periods=8, freq="1h")
+    tariff = cp.Tariff(import_price_per_kwh=pd.Series(rng.uniform(0.0, 0.4, 8), index=hourly))
+    forecast = None
+    if rng.random() < 0.4:
+        forecast = cp.Forecast(pv_kw=pd.Series(rng.uniform(0, 10, 8), index=hourly))
+    return cp.Site(nodes=nodes, evses=evses), sims, tariff, forecast
+
+
+SAFE_STRATEGIES = ["greedy", "equal_share", "edf", "llf", "round_robin"]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    scenarios(),
+    st.sampled_from(SAFE_STRATEGIES),
+    st.sampled_from(["estimated", "perfect"]),
+    st.sampled_from(["30min", None]),
+    st.booleans(),
+)
+def test_simulation_invariants(scenario, strategy, knowledge, replan_every, observe_full):
+    site, sims, tariff, forecast = scenario
+    start, end = T0, T0 + 4 * H
+    res = simulate(
+        site,
+        sims,
+        start=start,
+        end=end,
+        strategy=strategy,
+        step="15min",
+        horizon="3h",
+        replan_every=replan_every,
+        tariff=tariff,
+        forecast=forecast,
+        knowledge=knowledge,
+        observe_full=observe_full,
+    )
+    s = res.sessions
+    iv = res.intervals
+    # energy conservation: delivered = sum of applied power x time, per session and in total
+    dur_h = (iv["end"] - iv["start"]).dt.total_seconds() / 3600.0
+    per_session = (iv["power_kw"] * dur_h).groupby(iv["session"]).sum()
+    np.testing.assert_allclose(
+        s["delivered_kwh"], per_session.reindex(s.index, fill_value=0.0), atol=1e-9
+    )
+    grid_kwh = res.power_kw.to_numpy().sum() * res.step_s / 3600.0
+    assert grid_kwh == pytest.approx(s["delivered_kwh"].sum(), abs=1e-6)
+    # no EV charges outside its true window, nor above what the plan allowed
+    charging = iv[iv["energy_kwh"] > 0]
+    window = s.loc[charging["session"]]
+    assert (charging["start"].to_numpy() >= window["arrival"].to_numpy()).all()
+    assert (charging["end"].to_numpy() <= window["departure"].to_numpy()).all()
+    assert (iv["power_kw"] <= iv["allowed_kw"] + 1e-9).all()
+    # an EV never draws more than its physical demand
+    assert (s["delivered_kwh"] <= s["demand_kwh"] + 1e-9).all()
+    # safe strategies never break a limit
+    assert res.kpis["limit_violations"] == 0
+    assert len(res.violations) == 0
+    # site import = EV power - PV
+    pv = 0.0
+    if forecast is not None:
+        pv = forecast.pv_kw.resample("15min").ffill().reindex(res.site_import_kw.index)
+    expected = res.power_kw.sum(axis=1) - pv
+    np.testing.assert_allclose(res.site_import_kw, expected, atol=1e-9)
+
+
+def test_uncontrolled_violations_are_counted_not_raised():
+    # two EVs at 16 A on a 20 A connection: uncontrolled draws 32 A for the first hour
+    site = one_evse_site(limit_a=20.0, evse_a=16.0, n=2)
+    evs = [told(0, kwh=KW_16A), told(1, kwh=KW_16A)]
+    res = simulate(site, evs, start=T0, end=T0 + 2 * H, strategy="uncontrolled", step="15min")
+    k = res.kpis
+    assert k["limit_violations"] > 0
+    assert set(res.violations["kind"]) == {"node_current"}
+    assert (res.violations["value"] == 32.0).all() and (res.violations["limit"] == 20.0).all()
+    assert k["violation_time_h"] == pytest.approx(1.0)
+    assert k["share_delivered_vs_demand"] == pytest.approx(1.0)
+    # a limit-aware baseline on the same case: no violation, and it cannot deliver as much
+    safe = simulate(site, evs, start=T0, end=T0 + 2 * H, strategy="equal_share", step="15min")
+    assert safe.kpis["limit_violations"] == 0
+    assert safe.kpis["peak_import_kw"] <= 20 * 0.230 + 1e-9
+
+
+def test_kpis_on_a_hand_computed_case():
+    # one EV, 16 A x 230 V = 3.68 kW, plugged in 2 h, asks for 10 kWh but takes 3 kWh;
+    # price 0.20 EUR/kWh; PV 1 kW all the time (nothing paid for export)
+    sim = SimSession(
+        told(kwh=10.0, departure=T0 + 3 * H), departure_actual=T0 + 2 * H, demand_kwh=3.0
+    )
+    idx = pd.date_range(T0 - H, periods=6, freq="1h")
+    tariff = cp.Tariff(import_price_per_kwh=pd.Series(0.20, index=idx))
+    forecast = cp.Forecast(pv_kw=1.0)
+    res = simulate(
+        one_evse_site(),
+        [sim],
+        start=T0,
+        end=T0 + 3 * H,
+        strategy="greedy",
+        step="15min",
+        tariff=tariff,
+        forecast=forecast,
+    )
+    k = res.kpis
+    t_full_h = 3.0 / KW_16A  # charging at 3.68 kW from plug-in until full
+    assert k["delivered_kwh"] == pytest.approx(3.0)
+    assert k["share_delivered_vs_requested"] == pytest.approx(0.3)
+    assert k["share_delivered_vs_demand"] == pytest.approx(1.0)
+    assert k["share_sessions_served"] == 1.0
+    assert k["energy_cost"] == pytest.approx((KW_16A - 1.0) * t_full_h * 0.20)
+    assert res.sessions.loc["s0", "energy_cost"] == pytest.approx(3.0 * 0.20)
+    assert k["peak_import_kw"] == pytest.approx(KW_16A - 1.0)
+    assert k["demand_charge"] == 0.0
+    assert k["total_cost"] == pytest.approx(k["energy_cost"])
+    assert k["limit_violations"] == 0 and k["violation_time_h"] == 0.0
+    assert k["v2g_discharged_kwh"] == 0.0 and k["v2g_revenue"] == 0.0
+    # the EV got full at 48.9 min: the CSMS saw it and stopped announcing it
+    full_at = T0 + pd.Timedelta(hours=t_full_h)
+    assert list(res.decisions["trigger"]) == ["start", "replan", "replan", "replan"]
+    assert res.decisions["time"].max() < full_at
+    assert abs(res.intervals["end"].max() - full_at) < pd.Timedelta("1us")
+    lat = res.decisions["latency_ms"]
+    assert k["replans"] == len(lat)
+    assert k["latency_median_ms"] == pytest.approx(lat.median())
+    assert k["latency_p95_ms"] == pytest.approx(np.percentile(lat, 95))
+    assert k["latency_max_ms"] == pytest.approx(lat.max())
+    # the regular grid: 3 full slots at 3.68 kW, then 3 - 2.76 kWh in the 4th slot
+    assert res.power_kw["cp0"].iloc[:4].to_numpy() == pytest.approx(
+        [KW_16A] * 3 + [(3.0 - 0.75 * KW_16A) * 4]
+    )
+
+
+def test_demand_charge_on_the_peak_slot():
+    if "demand_charge_per_kw" not in cp.Tariff.__dataclass_fields__:
+        pytest.skip("Tariff has no demand charge in this version")
+    tariff = cp.Tariff(import_price_per_kwh=0.0, demand_charge_per_kw=10.0, peak_already_kw=1.0)
+    res = simulate(
+        one_evse_site(),
+        [told(kwh=KW_16A)],
+        start=T0,
+        end=T0 + 2 * H,
+        strategy="uncontrolled",
+        step="15min",
+        tariff=tariff,
+    )
+    assert res.kpis["demand_charge"] == pytest.approx(10.0 * (KW_16A - 1.0))
+
+
+# -- what the strategy is told ---------------------------------------------------------------
+
+
+class Spy:
+    """A strategy wrapping optimize that records what it is told."""
+
+    def __init__(self):
+        self.calls = []
+        self.__name__ = "spy"
+
+    def __call__(self, site, sessions, *, start, horizon, step, tariff=None, forecast=None):
+        self.calls.append((start, {s.id: (s.departure, s.energy_kwh, s.arrival) for s in sessions}))
+        return cp.optimize(
+            site,
+            sessions,
+            start=start,
+            horizon=horizon,
+            step=step,
+            tariff=tariff,
+            forecast=forecast,
+            method="greedy",
+        )
+
+
+def test_strategy_is_told_only_present_evs_with_their_remaining_request():
+    site = one_evse_site(n=2)
+    a = SimSession(
+        told(0, departure=T0 + 2 * H, kwh=8.0), departure_actual=T0 + 3 * H, demand_kwh=2.0
+    )
+    b = SimSession(told(1, arrival=T0 + 30 * MIN, departure=T0 + 4 * H, kwh=5.0))
+    spy = Spy()
+    res = simulate(
+        site, [a, b], start=T0, end=T0 + 4 * H, strategy=spy, step="15min", replan_every="1h"
+    )
+    assert res.strategy == "spy"
+    assert len(spy.calls) == len(res.decisions)
+    first_start, first = spy.calls[0]
+    assert first_start == T0 and set(first) == {"s0"}  # s1 has not arrived yet
+    for start, seen in spy.calls:
+        for sid, (_dep, kwh, arrival) in seen.items():
+            assert arrival <= start  # never a future arrival
+            assert kwh <= {"s0": 8.0, "s1": 5.0}[sid] + 1e-9
+    # s0 is told its request minus what it got, until it is seen full (2 kWh): then no more
+    at_arrival = next(seen for start, seen in spy.calls if start == T0 + 30 * MIN)
+    assert at_arrival["s0"][1] == pytest.approx(8.0 - 30 / 60 * KW_16A)
+    assert all("s0" not in seen for start, seen in spy.calls if start >= T0 + H)
+    assert res.sessions.loc["s0", "delivered_kwh"] == pytest.approx(2.0)
+
+
+def test_overdue_ev_is_announced_as_leaving_within_one_replan_interval():
+    # expected at 1 h, really leaves at 3 h, wants more than it can get
+    sim = SimSession(told(kwh=20.0, departure=T0 + H), departure_actual=T0 + 3 * H, demand_kwh=20.0)
+    spy = Spy()
+    simulate(one_evse_site(), [sim], start=T0, end=T0 + 3 * H, strategy=spy, step="15min")
+    for start, seen in spy.calls:
+        dep = seen["s0"][0]
+        assert dep == (T0 + H if start < T0 + H else start + pd.Timedelta("15min"))
+
+
+def test_perfect_knowledge_tells_the_truth():
+    sim = SimSession(told(kwh=20.0, departure=T0 + H), departure_actual=T0 + 3 * H, demand_kwh=4.0)
+    spy = Spy()
+    res = simulate(
+        one_evse_site(), [sim], start=T0, end=T0 + 3 * H, strategy=spy, knowledge="perfect"
+    )
+    start, seen = spy.calls[0]
+    assert seen["s0"][0] == T0 + 3 * H and seen["s0"][1] == pytest.approx(4.0)
+    assert res.knowledge == "perfect"
+
+
+def test_unobserved_full_ev_wastes_its_allocation():
+    sim = SimSession(told(kwh=10.0), demand_kwh=1.0)
+    kw = dict(start=T0, end=T0 + 2 * H, strategy="equal_share", step="15min")
+    blind = simulate(one_evse_site(), [sim], observe_full=False, **kw)
+    seen = simulate(one_evse_site(), [sim], observe_full=True, **kw)
+    for res in (blind, seen):
+        assert res.kpis["delivered_kwh"] == pytest.approx(1.0)
+    # blind: allowed 3.68 kW from plug-in to the 30-min re-plan after the 1 kWh, and on
+    assert blind.kpis["unused_allocation_kwh"] > 1.0
+    assert seen.kpis["unused_allocation_kwh"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_last_bit_below_the_minimum_is_still_delivered():
+    # an event cuts the first slot; the rest (< 6 A for a slot) is announced as the
+    # minimum slot energy and the EV stops by itself when full
+    a = SimSession(told(0, kwh=1.0))
+    b = SimSession(told(1, arrival=T0 + 15 * MIN + 10 * pd.Timedelta(seconds=1), kwh=1.0))
+    res = simulate(one_evse_site(n=2), [a, b], start=T0, end=T0 + 2 * H, step="15min")
+    np.testing.assert_allclose(res.sessions["delivered_kwh"], [1.0, 1.0])
+    assert res.sessions["served"].all()
+
+
+# -- API ---------------------------------------------------------------------------------------
+
+
+def test_compare_and_kpi_table():
+    evs = [told(0, kwh=3.0), told(1, kwh=3.0)]
+    kw = dict(start=T0, end=T0 + 2 * H, step="15min")
+    table = compare(one_evse_site(n=2), evs, strategies=["greedy", "uncontrolled"], **kw)
+    assert list(table.index) == ["greedy", "uncontrolled"]
+    assert list(table.columns) == list(KPI_COLUMNS)
+    labelled = compare(
+        one_evse_site(n=2),
+        evs,
+        strategies={"rr-2A": functools.partial(round_robin, increment_a=2.0)},
+        **kw,
+    )
+    assert list(labelled.index) == ["rr-2A"]
+    res = simulate(one_evse_site(n=2), evs, strategy="edf", **kw)
+    assert kpi_table([res]).loc["edf", "delivered_kwh"] == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, path",
+    [
+        ({"strategy": "nope"}, "simulate.strategy"),
+        ({"knowledge": "psychic"}, "simulate.knowledge"),
+        ({"replan_every": "0min"}, "simulate.replan_every"),
+        ({"end": T0}, "simulate.end"),
+    ],
+)
+def test_bad_parameters_raise_input_error(kwargs, path):
+    args = dict(start=T0, end=T0 + H) | kwargs
+    with pytest.raises(cp.InputError) as err:
+        simulate(one_evse_site(), [told()], **args)
+    assert err.value.paths == [path]
+
+
+def test_bad_sessions_raise_input_error_before_simulating():
+    bad = SimSession(told(), departure_actual=T0 - H)
+    with pytest.raises(cp.InputError, match="departure_actual"):
+        simulate(one_evse_site(), [bad], start=T0, end=T0 + H)
+    overlap = [SimSession(told(0)), SimSession(cp.Session("x", "cp0", T0 + H, T0 + 3 * H, 1.0))]
+    with pytest.raises(cp.InputError, match="overlap"):
+        simulate(one_evse_site(), overlap, start=T0, end=T0 + 3 * H)
+    short = cp.Tariff(import_price_per_kwh=pd.Series([0.1, 0.2], index=[T0, T0 + H]))
+    with pytest.raises(cp.InputError, match="cover"):
+        simulate(one_evse_site(), [told()], start=T0, end=T0 + 3 * H, tariff=short)
+
+
+def test_progress_bar_writes_to_stderr(capsys):
+    pytest.importorskip("tqdm")
+    simulate(one_evse_site(), [told(kwh=1.0)], start=T0, end=T0 + H, progress=True)
+    assert "greedy" in capsys.readouterr().err
+
+
+# -- real data ------------------------------------------------------------------------------------
+
+
+def test_real_acn_morning_smoke():
+    from chargeplan import datasets
+
+    tz = "America/Los_Angeles"
+    start = pd.Timestamp("2019-09-09 06:00", tz=tz)
+    end = start + 3 * H
+    site = datasets.caltech_site(transformer_cap_kw=50.0)
+    rows = datasets.load_acn_sessions(start, end)
+    sims = acn_sim_sessions(rows, site)
+    assert len(sims) >= 5
+    demand = rows.set_index("session_id")["delivered_energy_kwh"]
+    assert all(s.demand_kwh == pytest.approx(demand[s.id]) for s in sims)
+    table = compare(
+        site, sims, strategies=["greedy", "round_robin"], start=start, end=end, horizon="6h"
+    )
+    assert (table["limit_violations"] == 0).all()
+    assert (table["delivered_kwh"] > 0).all()
+
+
+def test_plots_return_figures(tmp_path):
+    pytest.importorskip("matplotlib")
+    from chargeplan.plotting import plot_kpis, plot_session_energy, plot_site_load
+
+    evs = [told(0, kwh=3.0), told(1, kwh=3.0)]
+    tariff = cp.Tariff(import_price_per_kwh=0.25)
+    runs = [
+        simulate(
+            one_evse_site(limit_a=20.0, n=2),
+            evs,
+            start=T0,
+            end=T0 + 2 * H,
+            strategy=s,
+            tariff=tariff,
+        )
+        for s in ("greedy", "uncontrolled")
+    ]
+    figs = [plot_site_load(runs[1]), plot_session_energy(runs[0]), plot_kpis(runs)]
+    for k, fig in enumerate(figs):
+        assert fig.axes
+        fig.savefig(tmp_path / f"{k}.png")
+        assert (tmp_path / f"{k}.png").stat().st_size > 0
+    n_bad = int(runs[1].kpis["limit_violations"])
+    assert n_bad > 0 and f"{n_bad} limit violations" in figs[0].axes[0].get_title()
+    assert "0 limit violations" in plot_site_load(runs[0]).axes[0].get_title()
