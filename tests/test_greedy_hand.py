@@ -96,26 +96,50 @@ def test_same_ev_on_standard_rotation_cannot_charge_when_l1_is_zero():
     assert plan.kpis["delivered_kwh"] == 0
 
 
-def test_line_to_line_evses_share_the_common_line():
-    # US site, 120 V line-to-neutral, 208 V line-to-line. Two L-L EVSEs on L1-L2 and L2-L3:
-    # line L2 carries both (sum-of-magnitudes bound): 40 A on L2 caps their sum.
-    site = cp.Site(
+def ll_site(phasor):
+    # US site, 120 V line-to-neutral, 208 V line-to-line. Two L-L EVSEs on L1-L2 and
+    # L2-L3: line L2 carries both.
+    return cp.Site(
         nodes=[cp.Node("pod", limit_a=40)],
         evses=[
             cp.Evse("ab", parent="pod", max_current_a=32, phases=1, phase="L1-L2"),
             cp.Evse("bc", parent="pod", max_current_a=32, phases=1, phase="L2-L3"),
         ],
         voltage_v=120,
+        phasor_limits=phasor,
     )
+
+
+def ll_plan(phasor):
     ss = [
         cp.Session(x, evse=x, arrival=T0, departure=T0 + h(1), energy_kwh=50) for x in ("ab", "bc")
     ]
-    plan = cp.optimize(site, ss, start=T0, horizon="1h", step="15min")
+    return cp.optimize(ll_site(phasor), ss, start=T0, horizon="1h", step="15min", method="greedy")
+
+
+def test_line_to_line_sum_of_magnitudes_bound():
+    # linear bound: the two currents add on line L2; 40 A caps their sum
+    plan = ll_plan(phasor=False)
     nc = plan.node_current_a["pod"]
-    assert (nc["L2"] <= 40 + 1e-9).all()
-    np.testing.assert_allclose(nc["L2"], 40)  # fully used
+    np.testing.assert_allclose(nc["L2"], 40)
     v_ll = np.sqrt(3) * 120
     assert plan.kpis["delivered_kwh"] == pytest.approx(40 * v_ll / 1000)
+
+
+def test_line_to_line_exact_phasor_limit():
+    # exact: line L2 carries -I_ab at 30 deg plus I_bc at -90 deg, 60 deg apart:
+    # |I2|^2 = I_ab^2 + I_bc^2 + I_ab I_bc <= 40^2. Greedy gives the first EV 32 A, the
+    # second x with 32^2 + x^2 + 32 x = 1600: x = 12.84 -> 12.8 A on the 0.1 A grid.
+    plan = ll_plan(phasor=True)
+    cur = plan.current_a
+    first, second = sorted([cur["ab"].iloc[0], cur["bc"].iloc[0]], reverse=True)
+    assert first == pytest.approx(32.0)
+    assert second == pytest.approx(12.8)
+    mag = np.sqrt(first**2 + second**2 + first * second)
+    assert mag <= 40 + 1e-9
+    v_ll = np.sqrt(3) * 120
+    assert plan.kpis["delivered_kwh"] == pytest.approx(44.8 * v_ll / 1000)
+    assert plan.kpis["delivered_kwh"] > ll_plan(phasor=False).kpis["delivered_kwh"]
 
 
 def test_min_current_rule_under_tight_limit():

@@ -17,19 +17,22 @@ Definitions checked (tolerance ``TOL`` = 1e-6 in A, kW and kWh):
 * energy added to the battery (charge, minus discharge divided by the round-trip
   efficiency) never exceeds the energy requested, and its running total never goes
   below the driver's reserve;
-* every node, on every phase and in every slot, carries at most its current limit
-  (the lowest value the limit takes in the slot) and at most its kW limit, in both
-  directions. A session's load counts in every slot it is present in, even partly.
-  At the root, the forecast base load minus PV is added, balanced over the phases,
-  taken at its highest within the slot for the import direction and at its lowest
-  for the export direction; where it alone exceeds a limit, the plan is only
-  required to add nothing there;
+* every node, on every line and in every slot, carries a line current whose magnitude
+  is at most its current limit (the lowest value the limit takes in the slot), and
+  at most its kW limit in both directions. Line currents are phasor sums (balanced
+  voltages, unity power factor): a line-to-line EVSE's current is in phase with its
+  line-to-line voltage, so ``|I_AB - I_CA|`` flows on line A. A session's load counts
+  in every slot it is present in, even partly. At the root, the forecast base load
+  minus PV is added, balanced over the lines, at its highest and at its lowest within
+  the slot; where it alone exceeds a limit, the plan is only required to stay within
+  what it alone draws;
 * discharging EVs never push the site's export above ``max(Site.export_limit_kw,
   PV export)``.
 """
 
 from __future__ import annotations
 
+import cmath
 import math
 from collections.abc import Sequence
 
@@ -47,22 +50,37 @@ _PH = {"L1": 0, "L2": 1, "L3": 2}
 _ROT = {"R": 0, "S": 1, "T": 2}
 
 
-def _conductor_phases(evse: Evse, session: Session) -> tuple[list[int], float]:
-    """Site phases the EV's conductors are on, and the voltage across each conductor."""
+#: Angles of the line-to-neutral voltages (positive sequence) and line-to-line voltages.
+_ANGLE = {0: 0.0, 1: -2.0 * math.pi / 3.0, 2: 2.0 * math.pi / 3.0}
+_LL_ANGLE = {(0, 1): math.pi / 6.0, (1, 2): -math.pi / 2.0, (2, 0): 5.0 * math.pi / 6.0}
+
+
+def _conductor_lines(
+    evse: Evse, session: Session, site_voltage_v: float
+) -> tuple[list[tuple[int, complex]], float, int]:
+    """How one conductor-amp of the EV shows on the site lines.
+
+    Returns the (line, phasor per A) pairs, the voltage across each conductor and the
+    number of conductors. Unity power factor: a line-to-neutral conductor is in phase
+    with its line voltage; a line-to-line EVSE L_j-L_k draws a current in phase with
+    ``V_j - V_k`` out on L_j and back on L_k.
+    """
     if evse.phases == 1:
         wiring = evse.phase or "L1"
         if "-" in wiring:
-            a, b = wiring.split("-")
-            v = evse.voltage_v if evse.voltage_v else math.sqrt(3.0) * _SITE_V[0]
-            # one conductor current flowing out on line a and back on line b
-            return [_PH[a], _PH[b]], v
-        return [_PH[wiring]], evse.voltage_v or _SITE_V[0]
+            a, b = (_PH[x] for x in wiring.split("-"))
+            z = cmath.exp(1j * _LL_ANGLE[(a, b)])
+            v = evse.voltage_v if evse.voltage_v else math.sqrt(3.0) * site_voltage_v
+            return [(a, z), (b, -z)], v, 1
+        k = _PH[wiring]
+        return [(k, cmath.exp(1j * _ANGLE[k]))], evse.voltage_v or site_voltage_v, 1
     rotation = evse.phase_rotation or "RST"
-    n = session.phases or 3
-    return [_ROT[c] for c in rotation[:n]], evse.voltage_v or _SITE_V[0]
-
-
-_SITE_V = [230.0]  # set per call (kept local to check_plan through a list)
+    lines = [_ROT[c] for c in rotation[: session.phases or 3]]
+    return (
+        [(k, cmath.exp(1j * _ANGLE[k])) for k in lines],
+        evse.voltage_v or site_voltage_v,
+        len(lines),
+    )
 
 
 def _series_or_const(value, grid: TimeGrid, how: str, default: float) -> np.ndarray:
@@ -118,7 +136,6 @@ def check_plan(
     list of Violation
         Empty when the plan keeps every limit.
     """
-    _SITE_V[0] = float(site.voltage_v)
     V = float(site.voltage_v)
     T = grid.n_slots
     dt_h = grid.step_s / 3600.0
@@ -126,7 +143,7 @@ def check_plan(
     evses = {e.id: e for e in site.evses}
     parent = {n.id: n.parent for n in site.nodes}
     out: list[Violation] = []
-    load_a: dict[str, np.ndarray] = {n.id: np.zeros((3, T)) for n in site.nodes}
+    load_a: dict[str, np.ndarray] = {n.id: np.zeros((3, T), dtype=complex) for n in site.nodes}
     load_kw: dict[str, np.ndarray] = {n.id: np.zeros(T) for n in site.nodes}
     ev_kw = np.zeros(T)  # mean EV power of the site per slot
 
@@ -161,17 +178,17 @@ def check_plan(
         )
         for k in np.flatnonzero(rate > max_kw + TOL):
             out.append(Violation("max_power", who, int(k), float(rate[k]), float(max_kw)))
-        phase_a = np.zeros((3, T))
+        phase_a = np.zeros((3, T), dtype=complex)  # line-current phasors of this session
         if evse.dc:
             min_kw = sess.min_power_kw or 0.0
             mag = np.abs(rate)
             for k in np.flatnonzero((mag > TOL) & (mag < min_kw - TOL)):
                 out.append(Violation("min_power", who, int(k), float(mag[k]), float(min_kw)))
-            phase_a[:] = rate * 1000.0 / (3.0 * V)
+            for k in range(3):
+                phase_a[k] = rate * 1000.0 / (3.0 * V) * cmath.exp(1j * _ANGLE[k])
         else:
             cur = np.asarray(current_a[s], dtype=np.float64)
-            phases, v_cond = _conductor_phases(evse, sess)
-            n_cond = 1 if evse.phases == 1 else len(phases)
+            lines, v_cond, n_cond = _conductor_lines(evse, sess, V)
             expect_kw = cur * v_cond * n_cond / 1000.0
             for k in np.flatnonzero(np.abs(expect_kw - rate) > 1e-6 + 1e-9 * np.abs(rate)):
                 out.append(
@@ -213,8 +230,8 @@ def check_plan(
                         float(np.floor(cur[k] * 10.0) / 10.0),
                     )
                 )
-            for ph in phases:
-                phase_a[ph] += cur
+            for k, z in lines:
+                phase_a[k] += cur * z
         step_e = rate * overlap * dt_h
         step_e = np.where(step_e < 0.0, step_e / sess.round_trip_efficiency, step_e)
         running = np.cumsum(step_e)
@@ -233,33 +250,68 @@ def check_plan(
             node = parent[node]
 
     if forecast is not None:
-        base = _series_or_const(forecast.base_load_kw, grid, "max", 0.0)
-        pv = _series_or_const(forecast.pv_kw, grid, "min", 0.0)
-        net_kw = base - pv
+        base_hi = _series_or_const(forecast.base_load_kw, grid, "max", 0.0)
+        base_lo = _series_or_const(forecast.base_load_kw, grid, "min", 0.0)
+        net_hi = base_hi - _series_or_const(forecast.pv_kw, grid, "min", 0.0)
+        net_lo = base_lo - _series_or_const(forecast.pv_kw, grid, "max", 0.0)
     else:
-        net_kw = np.zeros(T)
+        net_hi = net_lo = np.zeros(T)
     for node in site.nodes:
         lim_a = _node_limits_a(node, grid)
         lim_kw = _series_or_const(node.limit_kw, grid, "min", np.inf)
-        if node.parent is None:
-            lim_a = np.maximum(lim_a - net_kw * 1000.0 / (3.0 * V), 0.0)
-            lim_kw = np.maximum(lim_kw - net_kw, 0.0)
         la = load_a[node.id]
+        lk = load_kw[node.id]
+        # line currents: exact phasor magnitude, with the root's base load (balanced, in
+        # phase with each line) at its highest and at its lowest within the slot
+        variants = [np.zeros(T)] if node.parent is not None else [net_hi, net_lo]
         for ph in range(3):
-            bad = la[ph] > lim_a[ph] + TOL + 1e-9 * lim_a[ph]
-            for k in np.flatnonzero(bad):
+            unit = cmath.exp(1j * _ANGLE[ph])
+            worst = np.zeros(T)
+            allowed = lim_a[ph]
+            for net in variants:
+                base = net * 1000.0 / (3.0 * V) * unit
+                worst = np.maximum(worst, np.abs(la[ph] + base))
+                # where base load alone breaks the limit, the plan must only not add to it
+                allowed = np.maximum(allowed, np.abs(base))
+            for k in np.flatnonzero(worst > allowed + TOL + 1e-9 * allowed):
                 out.append(
                     Violation(
                         "node_current",
                         f"node {node.id!r} L{ph + 1}",
                         int(k),
-                        float(la[ph, k]),
-                        float(lim_a[ph, k]),
+                        float(worst[k]),
+                        float(allowed[k]),
                     )
                 )
-        lk = load_kw[node.id]
-        for k in np.flatnonzero(lk > lim_kw + TOL + 1e-9 * lim_kw):
+        # total power: import and export direction
+        imp_kw, exp_kw = lim_kw, lim_kw
+        if node.parent is None:
+            imp_kw = np.maximum(lim_kw - net_hi, 0.0)
+            exp_kw = np.maximum(lim_kw + net_lo, 0.0)
+        for k in np.flatnonzero(lk > imp_kw + TOL + 1e-9 * imp_kw):
             out.append(
-                Violation("node_power", f"node {node.id!r}", int(k), float(lk[k]), float(lim_kw[k]))
+                Violation("node_power", f"node {node.id!r}", int(k), float(lk[k]), float(imp_kw[k]))
+            )
+        for k in np.flatnonzero(-lk > exp_kw + TOL + 1e-9 * exp_kw):
+            out.append(
+                Violation(
+                    "node_power_export",
+                    f"node {node.id!r}",
+                    int(k),
+                    float(-lk[k]),
+                    float(exp_kw[k]),
+                )
+            )
+    if site.export_limit_kw is not None:
+        allowed_x = np.maximum(site.export_limit_kw, np.maximum(-net_lo, 0.0)) + net_lo
+        for k in np.flatnonzero(-ev_kw > allowed_x + TOL):
+            out.append(
+                Violation(
+                    "site_export",
+                    "site",
+                    int(k),
+                    float(-ev_kw[k] - net_lo[k]),
+                    float(allowed_x[k] - net_lo[k]),
+                )
             )
     return out

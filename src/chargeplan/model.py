@@ -165,12 +165,19 @@ class Site:
         Most power the site may feed into the grid because of discharging EVs, in kW
         (``None``: only the node limits apply). PV export that happens anyway is not
         curtailed by the planner.
+    phasor_limits : bool, default True
+        Nodes that carry line-to-line loads are limited on the exact line-current
+        phasor (e.g. ``|I_AB - I_CA|`` on line A), assuming balanced voltages and unity
+        power factor. With ``False`` they use the simpler sum of magnitudes, which is
+        safe but wastes capacity (about 5 points of delivered energy on the Caltech
+        site at 50 kW). Nodes without line-to-line loads are exact either way.
     """
 
     nodes: tuple[Node, ...] | list[Node]
     evses: tuple[Evse, ...] | list[Evse]
     voltage_v: float = 230.0
     export_limit_kw: float | None = None
+    phasor_limits: bool = True
 
     @property
     def root(self) -> Node | None:

@@ -29,10 +29,16 @@ __all__ = [
     "floor_to_grid",
     "ceil_to_grid",
     "N_ROWS",
+    "LINE_ANGLES",
+    "line_phasors",
 ]
 
 #: Rows per node: current on L1, L2, L3 (A) and total power (kW).
 N_ROWS = 4
+#: Phase angles of the line-to-neutral voltages of L1, L2, L3 (positive sequence), rad.
+LINE_ANGLES = np.array([0.0, -2.0 * np.pi / 3.0, 2.0 * np.pi / 3.0])
+#: Angles of the line-to-line voltages L1-L2, L2-L3, L3-L1, rad.
+_LL_ANGLE = {(0, 1): np.pi / 6.0, (1, 2): -np.pi / 2.0, (2, 0): 5.0 * np.pi / 6.0}
 
 
 def floor_to_grid(x: np.ndarray | float, grid: float = 0.1) -> np.ndarray:
@@ -86,6 +92,29 @@ def evse_phase_weights(
     return w, (evse.voltage_v or site_voltage_v) / 1000.0
 
 
+def line_phasors(evse: Evse, ev_phases: int | None, site_voltage_v: float) -> np.ndarray:
+    """Line-current phasor (A) on site L1, L2, L3 per kW an EV on ``evse`` draws.
+
+    Unity power factor and balanced voltages: a line-to-neutral load is in phase with
+    its line, a line-to-line load L_j-L_k with ``V_j - V_k`` (out on L_j, back on L_k),
+    a 3-phase or DC load with each line. The magnitudes equal the linear coefficients.
+    """
+    out = np.zeros(3, dtype=np.complex128)
+    unit = np.exp(1j * LINE_ANGLES)
+    if evse.dc:
+        out[:] = 1000.0 / (3.0 * site_voltage_v) * unit
+        return out
+    w, kpa = evse_phase_weights(evse, ev_phases, site_voltage_v)
+    wiring = evse.phase or ""
+    if (evse.phases or 3) == 1 and "-" in wiring:
+        a, b = (PHASES.index(x) for x in wiring.split("-"))
+        z = np.exp(1j * _LL_ANGLE[(a, b)]) / kpa
+        out[a] = z
+        out[b] = -z
+        return out
+    return w / kpa * unit
+
+
 @dataclass(frozen=True)
 class ProblemArrays:
     """The planning problem as arrays (S sessions, T slots, N nodes).
@@ -122,6 +151,15 @@ class ProblemArrays:
     bid_price_per_kwh, bid_max_kw, bid_committed_kw, bid_penalty_per_kwh : (B,) float.
     bid_window : (B, T) float, fraction of each slot inside the bid's window.
     bid_members : (B, S) bool, sessions each bid pays for.
+    acoef : (S, 3) complex, line-current phasor per kW (see :func:`line_phasors`).
+    ll_line : (N, 3) bool, the loads on this node's line are not all collinear (a
+        line-to-line load mixed with other angles): its current is a phasor sum.
+    phasor_line : (N, 3) bool, ``ll_line`` limited on the exact phasor
+        (``Site.phasor_limits``); the other ``ll_line`` lines use the sum of magnitudes.
+    phasor_limits : bool, ``Site.phasor_limits``.
+    limit_a : (N, 3, T) float, raw line-current limits (inf = none), no base load.
+    root : int, index of the root node.
+    voltage_v : float, site line-to-neutral voltage.
     """
 
     grid: TimeGrid
@@ -159,6 +197,13 @@ class ProblemArrays:
     bid_penalty_per_kwh: np.ndarray
     bid_window: np.ndarray
     bid_members: np.ndarray
+    acoef: np.ndarray
+    ll_line: np.ndarray
+    phasor_line: np.ndarray
+    phasor_limits: bool
+    limit_a: np.ndarray
+    root: int
+    voltage_v: float
 
     @property
     def has_v2g(self) -> bool:
@@ -266,10 +311,9 @@ def build_problem(
     for i, n in enumerate(nodes):
         cap[i, :3] = _node_current_caps(n, grid)
         cap[i, 3] = _aligned(n.limit_kw, grid, "min", np.inf)
+    limit_a = cap[:, :3].copy()
     cap_export = cap.copy()  # what each row may carry in the export direction (V2G)
-    cap[root, :3] -= net_base * 1000.0 / (3.0 * V)
     cap[root, 3] -= net_base
-    cap_export[root, :3] += net_base_low * 1000.0 / (3.0 * V)
     cap_export[root, 3] += net_base_low
     np.maximum(cap, 0.0, out=cap)
     np.maximum(cap_export, 0.0, out=cap_export)
@@ -287,7 +331,8 @@ def build_problem(
     sess_evse = np.zeros(S, dtype=np.int64)
     dmax = np.zeros((S, T))
     dmin = np.zeros(S)
-    depth = np.zeros(S)
+    acoef = np.zeros((S, 3), dtype=np.complex128)
+    reserve = np.zeros(S)
     eff = np.ones(S)
     deg = np.zeros(S)
     for s, sess in enumerate(sessions):
@@ -348,14 +393,49 @@ def build_problem(
             d_max = d_i_max * kpa if d_i_max >= i_min else 0.0
             d_min = rate_min
         coef[s, 3] = 1.0
+        acoef[s] = line_phasors(evse, sess.phases, V)
         pmin[s] = rate_min
         pmax[s] = np.where(present[s] > 0.0, rate_max, 0.0)
         if sess.v2g and evse.bidirectional:
             dmax[s] = np.where(present[s] > 0.0, d_max, 0.0)
             dmin[s] = d_min
-            depth[s] = sess.reserve_depth_kwh()
+            reserve[s] = sess.reserve_depth_kwh()
         eff[s] = float(sess.round_trip_efficiency)
         deg[s] = float(sess.degradation_cost_per_kwh)
+
+    # Lines whose loads are not all collinear (line-to-line loads mixed with other
+    # angles, base load included): their current is a phasor sum, and base load or PV
+    # cannot be netted linearly. Angles are multiples of 30 degrees: bit k = k * 30 deg
+    # modulo 180 degrees (a discharge is the opposite direction of the same line).
+    mask = np.zeros((len(nodes), 3), dtype=np.int64)
+    sector = np.round(np.angle(acoef) / (np.pi / 6.0)).astype(np.int64) % 6
+    bits = np.where(np.abs(acoef) > 0.0, np.left_shift(1, sector), 0)  # (S, 3)
+    for d in range(path.shape[1]):
+        n_d = path[:, d]
+        ok = n_d >= 0
+        for line in range(3):
+            np.bitwise_or.at(mask[:, line], n_d[ok], bits[ok, line])
+    has_base = bool(np.any(net_base != 0.0) or np.any(net_base_low != 0.0))
+    if has_base:
+        base_bits = np.left_shift(1, np.round(LINE_ANGLES / (np.pi / 6.0)).astype(np.int64) % 6)
+        mask[root] |= base_bits
+    popcount = np.zeros_like(mask)
+    for k in range(6):
+        popcount += (mask >> k) & 1
+    ll_line = popcount > 1
+    # base load at the root: netted linearly on collinear lines; on the others the
+    # linear rows keep |base| free (safe: |I_ev + I_base| <= |I_ev| + |I_base|)
+    amps = 1000.0 / (3.0 * V)
+    worst = np.maximum(np.abs(net_base), np.abs(net_base_low)) * amps
+    for line in range(3):
+        if ll_line[root, line]:
+            cap[root, line] -= worst
+            cap_export[root, line] -= worst
+        else:
+            cap[root, line] -= net_base * amps
+            cap_export[root, line] += net_base_low * amps
+    cap[root, :3] = np.maximum(cap[root, :3], 0.0)
+    cap_export[root, :3] = np.maximum(cap_export[root, :3], 0.0)
 
     price_imp = (
         _aligned(tariff.import_price_per_kwh, grid, "mean", 0.0)
@@ -403,7 +483,7 @@ def build_problem(
         dc=dc,
         dmax_kw=dmax,
         dmin_kw=dmin,
-        depth_kwh=depth,
+        depth_kwh=reserve,
         efficiency=eff,
         degradation_per_kwh=deg,
         demand_charge_per_kw=float(tariff.demand_charge_per_kw) if tariff is not None else 0.0,
@@ -415,4 +495,11 @@ def build_problem(
         bid_penalty_per_kwh=np.array([float(b.penalty_per_kwh) for b in bids]),
         bid_window=bid_window,
         bid_members=bid_members,
+        acoef=acoef,
+        ll_line=ll_line,
+        phasor_line=ll_line & bool(site.phasor_limits),
+        phasor_limits=bool(site.phasor_limits),
+        limit_a=limit_a,
+        root=int(root),
+        voltage_v=V,
     )

@@ -106,6 +106,7 @@ def _top_up(
     quantum,
     site_room,
     dt_h,
+    ll_line,
 ):
     S, T = rate.shape
     resid = cap.copy()
@@ -116,8 +117,12 @@ def _top_up(
                 break
             for r in range(4):
                 if coef[s, r] > 0.0:
+                    # lines with non-collinear loads: sum of magnitudes (a safe bound on
+                    # the phasor sum), so a discharge does not free capacity there
+                    mag = r < 3 and ll_line[n, r]
                     for t in range(T):
-                        resid[n, r, t] -= coef[s, r] * rate[s, t]
+                        x = abs(rate[s, t]) if mag else rate[s, t]
+                        resid[n, r, t] -= coef[s, r] * x
     for oi in range(S):
         s = order[oi]
         rem = energy[s]
@@ -179,7 +184,9 @@ def top_up(problem: ProblemArrays, rate_kw: np.ndarray, current_a: np.ndarray) -
     Sessions are visited by priority (then input order) and slots cheapest first, one
     step per slot and pass; only slots a session already uses are raised, so the
     min-current rule holds. With a demand charge, site import is never raised above
-    the plan's peak. A small safety margin (1e-9) is kept against every capacity.
+    the plan's peak. Lines with line-to-line loads are checked with the sum of
+    magnitudes (a safe bound on their phasor sum). A small safety margin (1e-9) is
+    kept against every capacity.
     """
     S = problem.n_sessions
     if S == 0:
@@ -210,6 +217,7 @@ def top_up(problem: ProblemArrays, rate_kw: np.ndarray, current_a: np.ndarray) -
         np.where(problem.dc, 0.1, step_kw),  # at most 0.1 A (AC) or 0.1 kW (DC) per pass
         site_room,
         problem.grid.step_h,
+        problem.ll_line,
     )
 
 

@@ -46,8 +46,7 @@ from ..exceptions import ChargeplanWarning, SolverError
 from ..problem import ProblemArrays
 from ._formulation import SAFETY as _SAFETY
 from ._formulation import TIE_BREAK_PER_KWH as _TIE_BREAK_PER_KWH
-from ._formulation import lookup as _lookup
-from ._formulation import node_incidence as _node_incidence
+from ._formulation import node_rows
 from ._formulation import penalty_weight as _penalty_weight
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -241,46 +240,10 @@ def build_cvxpy(problem: ProblemArrays) -> CvxpyModel:
     d_hi = p.dmax_kw[ds, dtt].copy()
 
     # -- numbers first (rounding margins and the cells they switch off), as lp.py --------
-    # node rows, import direction (c +, d -): rounding a discharge toward zero adds load
-    kc, cc, vc = _node_incidence(p, cs, ct)
-    kd, cd, vd = _node_incidence(p, ds, dtt)
-    cap = p.cap.reshape(-1)
-    cap_x = p.cap_export.reshape(-1)
-    keys = np.unique(np.concatenate([kc, kd]))
-    keys = keys[np.isfinite(cap[keys])]
-    rows_imp = None
-    if len(keys):
-        pos_c, ok_c = _lookup(keys, kc)
-        pos_d, ok_d = _lookup(keys, kd)
-        margin = np.bincount(
-            pos_d[ok_d], weights=vd[ok_d] * step_kw[ds[cd[ok_d]]], minlength=len(keys)
-        )
-        room = cap[keys] - margin - _SAFETY
-        # no room to round a discharge toward zero: no charging on that row and slot
-        c_hi[cc[ok_c & (room[np.minimum(pos_c, len(keys) - 1)] < 0.0)]] = 0.0
-        rows_imp = (
-            _mat(pos_c[ok_c], cc[ok_c], vc[ok_c], (len(keys), nc)),
-            _mat(pos_d[ok_d], cd[ok_d], vd[ok_d], (len(keys), nd)),
-            np.maximum(room, 0.0),
-        )
-    # export direction (d +, c -): rounding a charge down adds export
-    rows_exp = None
-    keys_x = np.unique(kd)
-    keys_x = keys_x[np.isfinite(cap_x[keys_x])]
-    if nd and len(keys_x):
-        pos_c, ok_c = _lookup(keys_x, kc)
-        pos_d, ok_d = _lookup(keys_x, kd)
-        margin = np.bincount(
-            pos_c[ok_c], weights=vc[ok_c] * step_kw[cs[cc[ok_c]]], minlength=len(keys_x)
-        )
-        room = cap_x[keys_x] - margin - _SAFETY
-        # no room to round a charge down: no discharging on that row and slot
-        d_hi[cd[ok_d & (room[np.minimum(pos_d, len(keys_x) - 1)] < 0.0)]] = 0.0
-        rows_exp = (
-            _mat(pos_c[ok_c], cc[ok_c], vc[ok_c], (len(keys_x), nc)),
-            _mat(pos_d[ok_d], cd[ok_d], vd[ok_d], (len(keys_x), nd)),
-            np.maximum(room, 0.0),
-        )
+    # node rows (linear, phasor polygon or sum of magnitudes), as in lp.py
+    node = node_rows(p, cs, ct, ds, dtt, step_kw)
+    c_hi[node.c_off] = 0.0
+    d_hi[node.d_off] = 0.0
     # EVs may push export to max(limit, PV export) at most, less the charges' rounding
     x_room = None
     if np.isfinite(p.export_limit_kw) and nd:
@@ -334,12 +297,9 @@ def build_cvxpy(problem: ProblemArrays) -> CvxpyModel:
     # -- constraints ---------------------------------------------------------------------
     groups: dict[str, Any] = {}
     groups["energy"] = energy_kwh + u == energy
-    if rows_imp is not None:
-        a_c, a_d, hi = rows_imp
-        groups["node_import"] = (a_c @ c - a_d @ d if nd else a_c @ c) <= hi
-    if rows_exp is not None:
-        a_c, a_d, hi = rows_exp
-        groups["node_export"] = a_d @ d - a_c @ c <= hi
+    for block in node.blocks:
+        lhs = block.a_c @ c + block.a_d @ d if nd else block.a_c @ c
+        groups[block.name] = lhs <= block.upper
     # convex hull of "charge or discharge" in every V2G cell: c / pmax + d / dmax <= 1
     both, ic, id_ = np.intersect1d(cs * T + ct, ds * T + dtt, return_indices=True)
     if len(both):

@@ -30,16 +30,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..problem import ProblemArrays
+from ..problem import LINE_ANGLES, ProblemArrays
 
-__all__ = ["solve_greedy", "greedy_fill", "fill_from"]
+__all__ = ["solve_greedy", "greedy_fill", "fill_from", "node_phasors"]
 
 _TOL = 1e-9
 
 
 @njit(cache=True)
-def _headroom(s, t, coef, rows, n_rows, path, cap):
-    """Largest extra rate (kW) session s can add in slot t without overloading a node."""
+def _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, plim, pz, acoef):
+    """Largest extra rate (kW) session s can add in slot t without overloading a node.
+
+    Linear nodes: every row (L1-L3 current, kW) against its residual capacity.
+    Phasor nodes: the exact line-current magnitude ``|P + x a| <= limit`` on every
+    line (both base-load variants), plus the kW row.
+    """
     h = np.inf
     for d in range(path.shape[1]):
         n = path[s, d]
@@ -47,14 +52,33 @@ def _headroom(s, t, coef, rows, n_rows, path, cap):
             break
         for k in range(n_rows[s]):
             r = rows[s, k]
+            if r < 3 and phasor_line[n, r]:
+                continue
             q = cap[n, r, t] / coef[s, r]
             if q < h:
                 h = q
+        for line in range(3):
+            if not phasor_line[n, line]:
+                continue
+            a = acoef[s, line]
+            aa = a.real * a.real + a.imag * a.imag
+            if aa == 0.0:
+                continue
+            lim = plim[n, line, t]
+            for v in range(2):
+                z = pz[n, v, line, t]
+                zz = z.real * z.real + z.imag * z.imag
+                if zz > lim * lim:
+                    return 0.0
+                b = z.real * a.real + z.imag * a.imag  # Re(z conj(a))
+                q = (-b + np.sqrt(max(b * b - aa * (zz - lim * lim), 0.0))) / aa
+                if q < h:
+                    h = q
     return h
 
 
 @njit(cache=True)
-def _apply(s, t, x, coef, rows, n_rows, path, cap):
+def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pz, acoef):
     """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
     for d in range(path.shape[1]):
         n = path[s, d]
@@ -63,11 +87,16 @@ def _apply(s, t, x, coef, rows, n_rows, path, cap):
         for k in range(n_rows[s]):
             r = rows[s, k]
             cap[n, r, t] -= coef[s, r] * x
+        for line in range(3):
+            if phasor_line[n, line]:
+                for v in range(2):
+                    pz[n, v, line, t] += x * acoef[s, line]
 
 
 @njit(cache=True)
 def greedy_fill(
-    order, sub_t, sub_kind, present, pmax, pmin, energy, coef, path, cap0, surplus0, dt_h, p_init
+    order, sub_t, sub_kind, present, pmax, pmin, energy, coef, path, cap0, surplus0, dt_h, p_init,
+    phasor_line, plim, pz0, acoef
 ):
     """One greedy pass on top of ``p_init``; returns the rate matrix (S, T) in kW.
 
@@ -90,12 +119,23 @@ def greedy_fill(
         Slot length in hours.
     p_init : (S, T) float64
         Rates already allocated (kept; not modified): ``cap0`` must be the capacity
-        left by them, and ``energy`` what each session still needs.
+        left by them, ``pz0`` include them, and ``energy`` be what each session still
+        needs.
+    phasor_line : (N, 3) bool
+        Node lines limited on the exact line-current phasor.
+    plim : (N, 3, T) float64
+        Line-current limits of phasor nodes.
+    pz0 : (N, 2, 3, T) complex128
+        Line-current phasors already on each node (base load at the root, at its
+        highest and lowest in the slot); not modified.
+    acoef : (S, 3) complex128
+        Line-current phasor per kW of each session.
     """
     S, T = present.shape
     cap = cap0.copy()
     surplus = surplus0.copy()
     p = p_init.copy()
+    pz = pz0.copy()
     rows = np.zeros((S, 4), dtype=np.int64)
     n_rows = np.zeros(S, dtype=np.int64)
     for s in range(S):
@@ -124,7 +164,7 @@ def greedy_fill(
             kind = sub_kind[k]
             if kind == 0 and surplus[t] <= _TOL:
                 continue
-            h = _headroom(s, t, coef, rows, n_rows, path, cap)
+            h = _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, plim, pz, acoef)
             if h > room:
                 h = room
             if h <= _TOL:
@@ -162,12 +202,12 @@ def greedy_fill(
                     ft = present[s, tt] * dt_h
                     d = min(p[s, tt] - pmin[s], excess / ft)
                     p[s, tt] -= d
-                    _apply(s, tt, -d, coef, rows, n_rows, path, cap)
+                    _apply(s, tt, -d, coef, rows, n_rows, path, cap, phasor_line, pz, acoef)
                     excess -= d * ft
                     rem += d * ft
                 x = need
             p[s, t] += x
-            _apply(s, t, x, coef, rows, n_rows, path, cap)
+            _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pz, acoef)
             used = x if x < surplus[t] else surplus[t]
             surplus[t] -= used
             rem -= x * f * dt_h
@@ -244,6 +284,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     best = None
     info: dict = {"orderings": {}}
     zeros = np.zeros((problem.n_sessions, problem.n_slots))
+    pz0 = node_phasors(problem, zeros)
     for name, order in session_orders(problem).items():
         p = greedy_fill(
             order,
@@ -259,6 +300,10 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
             problem.pv_surplus_kw,
             problem.grid.step_h,
             zeros,
+            problem.phasor_line,
+            problem.limit_a,
+            pz0,
+            problem.acoef,
         )
         unmet = float(
             (
@@ -300,11 +345,17 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     # load on every row, plus one rounding step per discharging cell
     load = p_init + np.where(p_init < 0.0, step[:, None], 0.0)
     load = problem.coef[:, :, None] * load[:, None, :]  # (S, 4, T)
+    # lines with non-collinear loads: a discharge does not free linear capacity there
+    # (phasor lines are checked exactly by the kernel; the others by magnitudes)
+    mag = problem.coef[:, :3, None] * np.abs(p_init)[:, None, :]
     cap = problem.cap.copy()
     for d in range(problem.path.shape[1]):
         nodes = problem.path[:, d]
         ok = nodes >= 0
-        np.subtract.at(cap, nodes[ok], load[ok])
+        ll = problem.ll_line[nodes[ok]][:, :, None]  # (k, 3, 1)
+        rows = load[ok]
+        rows[:, :3] = np.where(ll, mag[ok], rows[:, :3])
+        np.subtract.at(cap, nodes[ok], rows)
     cap = np.maximum(cap - 1e-9, 0.0)
     e = p_init * problem.present * problem.grid.step_h
     battery = np.where(e < 0.0, e / problem.efficiency[:, None], e).sum(axis=1)
@@ -314,6 +365,16 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     surplus = np.maximum(problem.pv_surplus_kw - np.maximum(used, 0.0), 0.0)
     pmax = np.where(p_init < 0.0, p_init, problem.pmax_kw)  # never charge a discharging cell
     order = session_orders(problem)["llf"]
+    # phasor nodes: what p_init puts on each line, and room for rounding discharges
+    # toward zero later (that moves a line phasor by at most |a| x one step)
+    pz = node_phasors(problem, p_init)
+    step_on = np.where(p_init < 0.0, step[:, None], 0.0)
+    margin = np.abs(problem.acoef)[:, :, None] * step_on[:, None, :]
+    plim = problem.limit_a.copy()
+    for d in range(problem.path.shape[1]):
+        nodes = problem.path[:, d]
+        ok = nodes >= 0
+        np.subtract.at(plim, nodes[ok], margin[ok])
     return greedy_fill(
         order,
         sub_t,
@@ -328,4 +389,34 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         surplus,
         problem.grid.step_h,
         p_init,
+        problem.phasor_line,
+        np.maximum(plim - 1e-9, 0.0),
+        pz,
+        problem.acoef,
     )
+
+
+def node_phasors(problem: ProblemArrays, rate_kw: np.ndarray) -> np.ndarray:
+    """(N, 2, 3, T) line-current phasors on every phasor node: base load plus ``rate_kw``.
+
+    Variant 0 takes the root's base load at its highest in each slot, variant 1 at its
+    lowest. Nodes without a ``phasor_line`` stay zero.
+    """
+    N, T = len(problem.node_ids), problem.n_slots
+    pz = np.zeros((N, 2, 3, T), dtype=np.complex128)
+    if not problem.phasor_line.any():
+        return pz
+    root = problem.root
+    if problem.phasor_line[root].any():
+        unit = np.exp(1j * LINE_ANGLES)[:, None]
+        amps_per_kw = 1000.0 / (3.0 * problem.voltage_v)
+        pz[root, 0] = unit * (problem.net_base_kw * amps_per_kw)[None, :]
+        pz[root, 1] = unit * (problem.net_base_low_kw * amps_per_kw)[None, :]
+    load = problem.acoef[:, :, None] * rate_kw[:, None, :]  # (S, 3, T)
+    for d in range(problem.path.shape[1]):
+        nodes = problem.path[:, d]
+        ok = nodes >= 0
+        for v in range(2):
+            np.add.at(pz[:, v], nodes[ok], load[ok])
+    pz[~problem.phasor_line.any(axis=1)] = 0.0
+    return pz

@@ -12,7 +12,9 @@ Variables
 Constraints
     energy: ``sum_t (c - d / eta) f dt + u = E``;
     every node row (L1, L2, L3 current, total kW) and slot, both directions:
-    ``sum coef (c - d) <= cap`` and ``sum coef (d - c) <= cap_export``;
+    ``sum coef (c - d) <= cap`` and ``sum coef (d - c) <= cap_export``; lines whose
+    loads are not collinear (line-to-line loads) keep the exact line phasor inside an
+    inner polygon of 48 sides (see :func:`._formulation.node_rows`);
     site balance: ``imp - exp = base - pv + sum (c - d) f``;
     EVs never push export above ``max(export limit, PV export)``;
     ``imp - z <= peak_already``;
@@ -55,7 +57,7 @@ from ..exceptions import SolverError
 from ..problem import ProblemArrays
 from ._formulation import SAFETY as _SAFETY
 from ._formulation import TIE_BREAK_PER_KWH as _TIE_BREAK_PER_KWH
-from ._formulation import lookup, node_incidence, penalty_weight
+from ._formulation import node_rows, penalty_weight
 
 __all__ = ["solve_lp", "build_lp", "LpModel"]
 
@@ -210,42 +212,16 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
     b.add(r0 + ds, d_off + np.arange(nd), -f[ds, dtt] * dt / p.efficiency[ds])
     b.add(r0 + np.arange(S), u_off + np.arange(S), 1.0)
 
-    # node rows, import direction (c +, d -) and export direction (d +, c -)
-    kc, cc, vc = node_incidence(p, cs, ct)
-    kd, cd, vd = node_incidence(p, ds, dtt)
-    cap = p.cap.reshape(-1)
-    cap_x = p.cap_export.reshape(-1)
-    keys = np.unique(np.concatenate([kc, kd]))
-    keys = keys[np.isfinite(cap[keys])]
-    if len(keys):
-        pos_c, ok_c = lookup(keys, kc)
-        pos_d, ok_d = lookup(keys, kd)
-        margin = np.bincount(
-            pos_d[ok_d], weights=vd[ok_d] * step_kw[ds[cd[ok_d]]], minlength=len(keys)
-        )
-        room = cap[keys] - margin - _SAFETY
-        r_imp = b.add_rows(np.full(len(keys), -np.inf), np.maximum(room, 0.0))
-        # no room to round a discharge toward zero: no charging on that row and slot
-        tight_c = ok_c & (room[np.minimum(pos_c, len(keys) - 1)] < 0.0)
-        hi[c_off + cc[tight_c]] = 0.0
-        b.add(r_imp + pos_c[ok_c], c_off + cc[ok_c], vc[ok_c])
-        b.add(r_imp + pos_d[ok_d], d_off + cd[ok_d], -vd[ok_d])
-    if nd:
-        keys_x = np.unique(kd)
-        keys_x = keys_x[np.isfinite(cap_x[keys_x])]
-        if len(keys_x):
-            pos_c, ok_c = lookup(keys_x, kc)
-            pos_d, ok_d = lookup(keys_x, kd)
-            margin = np.bincount(
-                pos_c[ok_c], weights=vc[ok_c] * step_kw[cs[cc[ok_c]]], minlength=len(keys_x)
-            )
-            room = cap_x[keys_x] - margin - _SAFETY
-            r_exp = b.add_rows(np.full(len(keys_x), -np.inf), np.maximum(room, 0.0))
-            # no room to round a charge down: no discharging on that row and slot
-            tight_d = ok_d & (room[np.minimum(pos_d, len(keys_x) - 1)] < 0.0)
-            hi[d_off + cd[tight_d]] = 0.0
-            b.add(r_exp + pos_c[ok_c], c_off + cc[ok_c], -vc[ok_c])
-            b.add(r_exp + pos_d[ok_d], d_off + cd[ok_d], vd[ok_d])
+    # node rows (linear, phasor polygon or sum of magnitudes; see _formulation.node_rows)
+    rows = node_rows(p, cs, ct, ds, dtt, step_kw)
+    hi[c_off + np.flatnonzero(rows.c_off)] = 0.0
+    hi[d_off + np.flatnonzero(rows.d_off)] = 0.0
+    for block in rows.blocks:
+        r = b.add_rows(np.full(len(block.upper), -np.inf), block.upper)
+        m = block.a_c.tocoo()
+        b.add(r + m.row, c_off + m.col, m.data)
+        m = block.a_d.tocoo()
+        b.add(r + m.row, d_off + m.col, m.data)
 
     # convex hull of "charge or discharge" in every V2G cell: c / pmax + d / dmax <= 1
     if nd:
