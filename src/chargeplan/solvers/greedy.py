@@ -32,13 +32,20 @@ from numba import njit
 
 from ..problem import LINE_ANGLES, ProblemArrays
 
-__all__ = ["solve_greedy", "greedy_fill", "fill_from", "node_phasors"]
+__all__ = [
+    "solve_greedy",
+    "greedy_fill",
+    "fill_from",
+    "improve_cost",
+    "residual",
+    "PhasorState",
+]
 
 _TOL = 1e-9
 
 
 @njit(cache=True)
-def _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, plim, pz, acoef):
+def _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef):
     """Largest extra rate (kW) session s can add in slot t without overloading a node.
 
     Linear nodes: every row (L1-L3 current, kW) against its residual capacity.
@@ -64,9 +71,10 @@ def _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, plim, pz, acoef)
             aa = a.real * a.real + a.imag * a.imag
             if aa == 0.0:
                 continue
-            lim = plim[n, line, t]
+            k = pidx[n]
+            lim = plim[k, line, t]
             for v in range(2):
-                z = pz[n, v, line, t]
+                z = pz[k, v, line, t]
                 zz = z.real * z.real + z.imag * z.imag
                 if zz > lim * lim:
                     return 0.0
@@ -78,7 +86,7 @@ def _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, plim, pz, acoef)
 
 
 @njit(cache=True)
-def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pz, acoef):
+def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef):
     """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
     for d in range(path.shape[1]):
         n = path[s, d]
@@ -90,13 +98,29 @@ def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pz, acoef):
         for line in range(3):
             if phasor_line[n, line]:
                 for v in range(2):
-                    pz[n, v, line, t] += x * acoef[s, line]
+                    pz[pidx[n], v, line, t] += x * acoef[s, line]
 
 
 @njit(cache=True)
 def greedy_fill(
-    order, sub_t, sub_kind, present, pmax, pmin, energy, coef, path, cap0, surplus0, dt_h, p_init,
-    phasor_line, plim, pz0, acoef
+    order,
+    sub_t,
+    sub_kind,
+    present,
+    pmax,
+    pmin,
+    energy,
+    coef,
+    path,
+    cap0,
+    surplus0,
+    dt_h,
+    p_init,
+    phasor_line,
+    pidx,
+    plim,
+    pz0,
+    acoef,
 ):
     """One greedy pass on top of ``p_init``; returns the rate matrix (S, T) in kW.
 
@@ -123,9 +147,11 @@ def greedy_fill(
         needs.
     phasor_line : (N, 3) bool
         Node lines limited on the exact line-current phasor.
-    plim : (N, 3, T) float64
+    pidx : (N,) int64
+        Row of each node in ``plim``/``pz0`` (-1: the node has no phasor line).
+    plim : (K, 3, T) float64
         Line-current limits of phasor nodes.
-    pz0 : (N, 2, 3, T) complex128
+    pz0 : (K, 2, 3, T) complex128
         Line-current phasors already on each node (base load at the root, at its
         highest and lowest in the slot); not modified.
     acoef : (S, 3) complex128
@@ -164,7 +190,7 @@ def greedy_fill(
             kind = sub_kind[k]
             if kind == 0 and surplus[t] <= _TOL:
                 continue
-            h = _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, plim, pz, acoef)
+            h = _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef)
             if h > room:
                 h = room
             if h <= _TOL:
@@ -202,16 +228,191 @@ def greedy_fill(
                     ft = present[s, tt] * dt_h
                     d = min(p[s, tt] - pmin[s], excess / ft)
                     p[s, tt] -= d
-                    _apply(s, tt, -d, coef, rows, n_rows, path, cap, phasor_line, pz, acoef)
+                    _apply(s, tt, -d, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
                     excess -= d * ft
                     rem += d * ft
                 x = need
             p[s, t] += x
-            _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pz, acoef)
+            _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
             used = x if x < surplus[t] else surplus[t]
             surplus[t] -= used
             rem -= x * f * dt_h
     return p
+
+
+@njit(cache=True)
+def improve_cost(
+    order, slots, price, present, pmax, pmin, coef, path, cap, phasor_line, pidx, plim, pz, acoef, p
+):
+    """Local improvement, in place: move each session's energy to cheaper slots.
+
+    For every session (in ``order``), energy is moved from its most expensive used slot
+    to its cheapest slot with room (capacity on every node, rate limit), as long as the
+    price drops; the energy of the session is unchanged and the min-current rule kept
+    (a slot is emptied or stays at or above the minimum; a new slot starts at the
+    minimum or more). ``cap`` and ``pz`` must hold what ``p`` leaves and are updated.
+    """
+    S, T = p.shape
+    rows = np.zeros((S, 4), dtype=np.int64)
+    n_rows = np.zeros(S, dtype=np.int64)
+    for s in range(S):
+        m = 0
+        for r in range(4):
+            if coef[s, r] > 0.0:
+                rows[s, m] = r
+                m += 1
+        n_rows[s] = m
+    for oi in range(S):
+        s = order[oi]
+        lo = 0
+        hi = T - 1
+        while lo < hi:
+            t_lo = slots[lo]
+            t_hi = slots[hi]
+            if price[t_lo] >= price[t_hi] - 1e-12:
+                break
+            f_hi = present[s, t_hi]
+            if f_hi <= 0.0 or p[s, t_hi] <= _TOL:
+                hi -= 1
+                continue
+            f_lo = present[s, t_lo]
+            room = pmax[s, t_lo] - p[s, t_lo]
+            if f_lo <= 0.0 or room <= _TOL:
+                lo += 1
+                continue
+            h = _headroom(
+                s, t_lo, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef
+            )
+            if h > room:
+                h = room
+            if h <= _TOL or (p[s, t_lo] <= _TOL and h < pmin[s] - _TOL):
+                lo += 1
+                continue
+            # move everything from t_hi if it fits, else fill t_lo and keep t_hi >= pmin
+            x = p[s, t_hi] * f_hi / f_lo
+            if x <= h:
+                dx = p[s, t_hi]
+                if p[s, t_lo] <= _TOL and x < pmin[s] - _TOL:
+                    hi -= 1
+                    continue
+                done_hi = True
+            else:
+                x = h
+                dx = x * f_lo / f_hi
+                if p[s, t_hi] - dx < pmin[s] - _TOL:
+                    dx = p[s, t_hi] - pmin[s]
+                    x = dx * f_hi / f_lo
+                if dx <= _TOL or (p[s, t_lo] <= _TOL and x < pmin[s] - _TOL):
+                    lo += 1
+                    continue
+                done_hi = False
+            p[s, t_hi] -= dx
+            if done_hi:
+                p[s, t_hi] = 0.0
+            _apply(s, t_hi, -dx, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
+            p[s, t_lo] += x
+            _apply(s, t_lo, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
+            if done_hi:
+                hi -= 1
+            else:
+                lo += 1
+
+
+@njit(cache=True)
+def _residual_kernel(rate, step_on, coef, path, ll_line, pidx, acoef, cap, plim, pz):
+    """Subtract a plan's loads from ``cap``/``plim`` and add its phasors to ``pz``."""
+    S, T = rate.shape
+    for s in range(S):
+        for d in range(path.shape[1]):
+            n = path[s, d]
+            if n < 0:
+                break
+            for r in range(4):
+                c = coef[s, r]
+                if c <= 0.0:
+                    continue
+                mag = r < 3 and ll_line[n, r]
+                for t in range(T):
+                    x = rate[s, t]
+                    if x == 0.0:
+                        continue
+                    cap[n, r, t] -= c * (abs(x) if mag else x + step_on[s, t])
+            k = pidx[n]
+            if k < 0:
+                continue
+            for line in range(3):
+                a = acoef[s, line]
+                if a == 0.0:
+                    continue
+                m = abs(a)
+                for t in range(T):
+                    x = rate[s, t]
+                    if x == 0.0:
+                        continue
+                    plim[k, line, t] -= m * step_on[s, t]
+                    pz[k, 0, line, t] += x * a
+                    pz[k, 1, line, t] += x * a
+
+
+class PhasorState:
+    """Line phasors and limits of the nodes with a phasor line, in compact arrays.
+
+    Attributes
+    ----------
+    pidx : (N,) int64
+        Row of each node (-1 when the node has no phasor line).
+    plim : (K, 3, T) float64
+        Line-current limits.
+    pz : (K, 2, 3, T) complex128
+        Line-current phasors: base load at the root (variant 0 at its highest in the
+        slot, variant 1 at its lowest) plus what a plan puts there.
+    """
+
+    def __init__(self, problem: ProblemArrays) -> None:
+        nodes = np.flatnonzero(problem.phasor_line.any(axis=1))
+        self.pidx = np.full(len(problem.node_ids), -1, dtype=np.int64)
+        self.pidx[nodes] = np.arange(len(nodes))
+        T = problem.n_slots
+        self.plim = problem.limit_a[nodes].copy()
+        self.pz = np.zeros((len(nodes), 2, 3, T), dtype=np.complex128)
+        k = self.pidx[problem.root]
+        if k >= 0:
+            unit = np.exp(1j * LINE_ANGLES)[:, None]
+            amps_per_kw = 1000.0 / (3.0 * problem.voltage_v)
+            self.pz[k, 0] = unit * (problem.net_base_kw * amps_per_kw)[None, :]
+            self.pz[k, 1] = unit * (problem.net_base_low_kw * amps_per_kw)[None, :]
+
+
+def residual(problem: ProblemArrays, p_init: np.ndarray, *, round_margin: bool = False):
+    """Capacity a plan leaves: linear rows (N, 4, T) and the :class:`PhasorState`.
+
+    Lines with non-collinear loads count magnitudes on the linear rows (a discharge
+    frees nothing there; phasor lines are checked exactly). With ``round_margin``, room
+    is kept for rounding discharges toward zero later (one step per discharging cell).
+    """
+    rate = np.ascontiguousarray(p_init, dtype=np.float64)
+    if round_margin:
+        step = np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)
+        step_on = np.where(rate < 0.0, step[:, None], 0.0)
+    else:
+        step_on = np.zeros_like(rate)
+    cap = problem.cap.copy()
+    ph = PhasorState(problem)
+    _residual_kernel(
+        rate,
+        step_on,
+        problem.coef,
+        problem.path,
+        problem.ll_line,
+        ph.pidx,
+        problem.acoef,
+        cap,
+        ph.plim,
+        ph.pz,
+    )
+    np.maximum(cap - 1e-9, 0.0, out=cap)
+    np.maximum(ph.plim - 1e-9, 0.0, out=ph.plim)
+    return cap, ph
 
 
 def _sub_slots(problem: ProblemArrays) -> tuple[np.ndarray, np.ndarray]:
@@ -281,15 +482,27 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         ``ordering`` kept, and the weighted unmet energy and cost of each ordering tried.
     """
     sub_t, sub_kind = _sub_slots(problem)
-    best = None
+    T = problem.n_slots
     info: dict = {"orderings": {}}
-    zeros = np.zeros((problem.n_sessions, problem.n_slots))
-    pz0 = node_phasors(problem, zeros)
-    for name, order in session_orders(problem).items():
+    zeros = np.zeros((problem.n_sessions, T))
+    ph = PhasorState(problem)
+    orders = session_orders(problem)
+    passes = [
+        ("edf", orders["edf"], sub_t, sub_kind),
+        ("llf", orders["llf"], sub_t, sub_kind),
+        # earliest deadline, earliest slots first: the classic order for delivering the
+        # most energy; its cost is then lowered by the improvement pass
+        ("edf_asap", orders["edf"], np.arange(T, dtype=np.int64), np.ones(T, dtype=np.int64)),
+    ]
+    # unmet energy no plan can avoid: each EV alone at its own limits, no network
+    own_max = (problem.pmax_kw * problem.present).sum(axis=1) * problem.grid.step_h
+    floor_unmet = float((np.maximum(problem.energy_kwh - own_max, 0.0) * problem.priority).sum())
+    best = None
+    for name, order, st, sk in passes:
         p = greedy_fill(
             order,
-            sub_t,
-            sub_kind,
+            st,
+            sk,
             problem.present,
             problem.pmax_kw,
             problem.pmin_kw,
@@ -301,23 +514,58 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
             problem.grid.step_h,
             zeros,
             problem.phasor_line,
-            problem.limit_a,
-            pz0,
+            ph.pidx,
+            ph.plim,
+            ph.pz,
             problem.acoef,
         )
-        unmet = float(
-            (
-                np.maximum(problem.energy_kwh - delivered_kwh(problem, p), 0.0) * problem.priority
-            ).sum()
-        )
-        cost = site_energy_cost(problem, p)
+        unmet, cost = _quality(problem, p)
         info["orderings"][name] = {"weighted_unmet_kwh": unmet, "cost": cost}
-        key = (round(unmet, 9), round(cost, 9))
-        if best is None or key < best[0]:
-            best = (key, name, p)
+        if best is None or (round(unmet, 6), cost) < (round(best[1], 6), best[2]):
+            best = (name, unmet, cost, p, order)
+        if unmet <= floor_unmet + 1e-6:
+            break  # no ordering can deliver more: keep this price-ordered pass
     assert best is not None
-    info["ordering"] = best[1]
-    return best[2], info
+    name, _, _, p, order = best
+    # local improvement of the plan kept: move energy to cheaper slots with room
+    cap, ph_left = residual(problem, p)
+    price = effective_price(problem, p)
+    slots = np.lexsort((np.arange(T), price)).astype(np.int64)
+    improve_cost(
+        order,
+        slots,
+        price,
+        problem.present,
+        problem.pmax_kw,
+        problem.pmin_kw,
+        problem.coef,
+        problem.path,
+        cap,
+        problem.phasor_line,
+        ph_left.pidx,
+        ph_left.plim,
+        ph_left.pz,
+        problem.acoef,
+        p,
+    )
+    info["ordering"] = name
+    info["weighted_unmet_kwh"], info["cost"] = _quality(problem, p)
+    return p, info
+
+
+def _quality(problem: ProblemArrays, p: np.ndarray) -> tuple[float, float]:
+    unmet = np.maximum(problem.energy_kwh - delivered_kwh(problem, p), 0.0)
+    return float((unmet * problem.priority).sum()), site_energy_cost(problem, p)
+
+
+def effective_price(problem: ProblemArrays, rate_kw: np.ndarray) -> np.ndarray:
+    """Price per kWh of more charging in each slot: export price where PV surplus is left."""
+    left = problem.pv_surplus_kw - (rate_kw * problem.present).sum(axis=0)
+    return np.where(
+        left > _TOL,
+        np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh),
+        problem.price_import_per_kwh,
+    )
 
 
 def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
@@ -341,22 +589,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         (S, T) rates, ``>= p_init`` everywhere.
     """
     p_init = np.ascontiguousarray(p_init, dtype=np.float64)
-    step = np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)
-    # load on every row, plus one rounding step per discharging cell
-    load = p_init + np.where(p_init < 0.0, step[:, None], 0.0)
-    load = problem.coef[:, :, None] * load[:, None, :]  # (S, 4, T)
-    # lines with non-collinear loads: a discharge does not free linear capacity there
-    # (phasor lines are checked exactly by the kernel; the others by magnitudes)
-    mag = problem.coef[:, :3, None] * np.abs(p_init)[:, None, :]
-    cap = problem.cap.copy()
-    for d in range(problem.path.shape[1]):
-        nodes = problem.path[:, d]
-        ok = nodes >= 0
-        ll = problem.ll_line[nodes[ok]][:, :, None]  # (k, 3, 1)
-        rows = load[ok]
-        rows[:, :3] = np.where(ll, mag[ok], rows[:, :3])
-        np.subtract.at(cap, nodes[ok], rows)
-    cap = np.maximum(cap - 1e-9, 0.0)
+    cap, ph = residual(problem, p_init, round_margin=True)
     e = p_init * problem.present * problem.grid.step_h
     battery = np.where(e < 0.0, e / problem.efficiency[:, None], e).sum(axis=1)
     left = np.maximum(problem.energy_kwh - battery, 0.0)
@@ -365,16 +598,6 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     surplus = np.maximum(problem.pv_surplus_kw - np.maximum(used, 0.0), 0.0)
     pmax = np.where(p_init < 0.0, p_init, problem.pmax_kw)  # never charge a discharging cell
     order = session_orders(problem)["llf"]
-    # phasor nodes: what p_init puts on each line, and room for rounding discharges
-    # toward zero later (that moves a line phasor by at most |a| x one step)
-    pz = node_phasors(problem, p_init)
-    step_on = np.where(p_init < 0.0, step[:, None], 0.0)
-    margin = np.abs(problem.acoef)[:, :, None] * step_on[:, None, :]
-    plim = problem.limit_a.copy()
-    for d in range(problem.path.shape[1]):
-        nodes = problem.path[:, d]
-        ok = nodes >= 0
-        np.subtract.at(plim, nodes[ok], margin[ok])
     return greedy_fill(
         order,
         sub_t,
@@ -390,33 +613,8 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         problem.grid.step_h,
         p_init,
         problem.phasor_line,
-        np.maximum(plim - 1e-9, 0.0),
-        pz,
+        ph.pidx,
+        ph.plim,
+        ph.pz,
         problem.acoef,
     )
-
-
-def node_phasors(problem: ProblemArrays, rate_kw: np.ndarray) -> np.ndarray:
-    """(N, 2, 3, T) line-current phasors on every phasor node: base load plus ``rate_kw``.
-
-    Variant 0 takes the root's base load at its highest in each slot, variant 1 at its
-    lowest. Nodes without a ``phasor_line`` stay zero.
-    """
-    N, T = len(problem.node_ids), problem.n_slots
-    pz = np.zeros((N, 2, 3, T), dtype=np.complex128)
-    if not problem.phasor_line.any():
-        return pz
-    root = problem.root
-    if problem.phasor_line[root].any():
-        unit = np.exp(1j * LINE_ANGLES)[:, None]
-        amps_per_kw = 1000.0 / (3.0 * problem.voltage_v)
-        pz[root, 0] = unit * (problem.net_base_kw * amps_per_kw)[None, :]
-        pz[root, 1] = unit * (problem.net_base_low_kw * amps_per_kw)[None, :]
-    load = problem.acoef[:, :, None] * rate_kw[:, None, :]  # (S, 3, T)
-    for d in range(problem.path.shape[1]):
-        nodes = problem.path[:, d]
-        ok = nodes >= 0
-        for v in range(2):
-            np.add.at(pz[:, v], nodes[ok], load[ok])
-    pz[~problem.phasor_line.any(axis=1)] = 0.0
-    return pz
