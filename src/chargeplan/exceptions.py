@@ -63,6 +63,9 @@ class InputError(ChargeplanError, ValueError):
         n = len(self.problems)
         super().__init__(f"{n} problem{'s' if n != 1 else ''} in the input:\n{lines}")
 
+    def __reduce__(self):
+        return (type(self), (self.problems,), self.__dict__)
+
     @property
     def paths(self) -> list[str]:
         """Field paths of the problems, in the order found."""
@@ -109,6 +112,9 @@ class LimitViolationError(ChargeplanError):
         tail = f"\n  ... and {more} more" if more > 0 else ""
         super().__init__(f"The plan violates {len(self.violations)} limit(s):\n{shown}{tail}")
 
+    def __reduce__(self):
+        return (type(self), (self.violations,), self.__dict__)
+
 
 class SolverError(ChargeplanError, RuntimeError):
     """A solver failed to produce a plan (status carried in ``status``)."""
@@ -116,6 +122,9 @@ class SolverError(ChargeplanError, RuntimeError):
     def __init__(self, message: str, status: str = "error"):
         self.status = status
         super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.status), self.__dict__)
 
 
 class ChargeplanWarning(UserWarning):

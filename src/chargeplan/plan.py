@@ -257,8 +257,8 @@ class Plan:
     ) -> list[ChargingProfileRequest]:
         """SetChargingProfile requests for this plan.
 
-        One TxProfile per session plugged in at the plan start (OCPP needs a running
-        transaction), plus a station-wide max profile on connector/EVSE 0 for every
+        One TxProfile per session plugged in during the first slot (OCPP needs a
+        running transaction), plus a station-wide max profile on connector/EVSE 0 for every
         node marked with a ``station_id``. Each request names the charging station it
         is addressed to; its ``payload`` is a plain JSON-ready dict.
 
@@ -297,10 +297,14 @@ class Plan:
 
         p = self.problem
         start = self.grid.start
+        slot0_end = start + pd.Timedelta(seconds=self.grid.step_s)
         evses = {e.id: e for e in self.site.evses}
         schedules = []
         for s, sess in enumerate(self.session_inputs):
-            if not (pd.Timestamp(sess.arrival) <= start < pd.Timestamp(sess.departure)):
+            # plugged in during the first slot (a CSMS plans from "now" floored to the step)
+            if not (
+                pd.Timestamp(sess.arrival) < slot0_end and start < pd.Timestamp(sess.departure)
+            ):
                 continue
             evse = evses[sess.evse]
             tx = sess.transaction_id if sess.transaction_id is not None else sess.id

@@ -737,7 +737,12 @@ def simulate(
 
 
 def _announce(session: Session, departure_ns: int, energy_kwh: float, tz: Any) -> Session:
-    """Return the session as told to the strategy: remaining energy, expected departure."""
+    """Return the session as told to the strategy: remaining energy, expected departure.
+
+    The battery description is dropped (the remaining energy replaces it), and with it
+    the driver's V2G reserve: a V2G session can then only give back energy it received
+    in the plan (conservative).
+    """
     return replace(
         session,
         departure=pd.Timestamp(departure_ns, tz="UTC").tz_convert(tz),
@@ -745,6 +750,7 @@ def _announce(session: Session, departure_ns: int, energy_kwh: float, tz: Any) -
         battery_capacity_kwh=None,
         soc_now_pct=None,
         soc_target_pct=None,
+        soc_min_pct=None,
     )
 
 
