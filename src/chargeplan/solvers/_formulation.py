@@ -92,6 +92,7 @@ class RowBlock:
     a_c: sp.csr_matrix
     a_d: sp.csr_matrix
     upper: np.ndarray
+    keys: np.ndarray  # (rows,) int64: (node * 4 + row) * T + t of each row
 
 
 @dataclass
@@ -103,10 +104,11 @@ class NodeRows:
     d_off: np.ndarray  # (nd,) bool
 
 
-def _block(name, rows, c_cells, c_vals, d_cells, d_vals, n_rows, nc, nd, upper) -> RowBlock:
+def _block(name, rows, c_cells, c_vals, d_cells, d_vals, keys, nc, nd, upper) -> RowBlock:
+    n_rows = len(keys)
     a_c = sp.csr_matrix((c_vals, (rows[0], c_cells)), shape=(n_rows, nc))
     a_d = sp.csr_matrix((d_vals, (rows[1], d_cells)), shape=(n_rows, nd))
-    return RowBlock(name, a_c, a_d, upper)
+    return RowBlock(name, a_c, a_d, upper, keys)
 
 
 def node_rows(
@@ -157,8 +159,20 @@ def node_rows(
         margin = np.bincount(pd_[okd], weights=vd[okd] * step_d[okd], minlength=len(keys))
         room = cap[keys] - margin - SAFETY
         c_off[cc[okc & (room[np.minimum(pc, len(keys) - 1)] < 0.0)]] = True
-        blocks.append(_block("node_import", (pc[okc], pd_[okd]), cc[okc], vc[okc], cd[okd],
-                             -vd[okd], len(keys), nc, nd, np.maximum(room, 0.0)))
+        blocks.append(
+            _block(
+                "node_import",
+                (pc[okc], pd_[okd]),
+                cc[okc],
+                vc[okc],
+                cd[okd],
+                -vd[okd],
+                keys,
+                nc,
+                nd,
+                np.maximum(room, 0.0),
+            )
+        )
     if nd:
         keys = np.unique(kd[ld])
         keys = keys[np.isfinite(cap_x[keys])]
@@ -170,8 +184,20 @@ def node_rows(
             margin = np.bincount(pc[okc], weights=vc[okc] * step_c[okc], minlength=len(keys))
             room = cap_x[keys] - margin - SAFETY
             d_off[cd[okd & (room[np.minimum(pd_, len(keys) - 1)] < 0.0)]] = True
-            blocks.append(_block("node_export", (pc[okc], pd_[okd]), cc[okc], -vc[okc], cd[okd],
-                                 vd[okd], len(keys), nc, nd, np.maximum(room, 0.0)))
+            blocks.append(
+                _block(
+                    "node_export",
+                    (pc[okc], pd_[okd]),
+                    cc[okc],
+                    -vc[okc],
+                    cd[okd],
+                    vd[okd],
+                    keys,
+                    nc,
+                    nd,
+                    np.maximum(room, 0.0),
+                )
+            )
 
     if not (special_c.any() or special_d.any()):
         return NodeRows(blocks, c_off, d_off)
@@ -184,9 +210,20 @@ def node_rows(
             pd_, okd = lookup(keys, kd)
             okc &= special_c
             okd &= special_d
-            blocks.append(_block("node_magnitude", (pc[okc], pd_[okd]), cc[okc], vc[okc],
-                                 cd[okd], vd[okd], len(keys), nc, nd,
-                                 np.maximum(cap[keys] - SAFETY, 0.0)))
+            blocks.append(
+                _block(
+                    "node_magnitude",
+                    (pc[okc], pd_[okd]),
+                    cc[okc],
+                    vc[okc],
+                    cd[okd],
+                    vd[okd],
+                    keys,
+                    nc,
+                    nd,
+                    np.maximum(cap[keys] - SAFETY, 0.0),
+                )
+            )
         return NodeRows(blocks, c_off, d_off)
 
     # inner polygon on the exact line phasor
@@ -194,8 +231,11 @@ def node_rows(
     phi = 2.0 * np.pi * np.arange(M) / M
     rot = np.exp(-1j * phi)  # (M,)
     lines = np.unique(np.concatenate([kc[special_c], kd[special_d]]))  # keys (n, line, t)
-    lines = lines[np.isfinite(p.limit_a.reshape(-1)[(lines // (4 * T)) * 3 * T
-                                                     + ((lines // T) % 4) * T + lines % T])]
+    lines = lines[
+        np.isfinite(
+            p.limit_a.reshape(-1)[(lines // (4 * T)) * 3 * T + ((lines // T) % 4) * T + lines % T]
+        )
+    ]
     if not len(lines):
         return NodeRows(blocks, c_off, d_off)
     n_of, l_of, t_of = lines // (4 * T), (lines // T) % 4, lines % T
@@ -222,11 +262,25 @@ def node_rows(
             proj_c = (a_c * rot[m]).real
             proj_d = -(a_d * rot[m]).real
             # rounding c down moves the row by -proj_c*step, d toward zero by -proj_d*step
-            margin = np.bincount(pc[okc], weights=np.maximum(-proj_c, 0) * step_c[okc],
-                                 minlength=len(lines))
-            margin += np.bincount(pd_[okd], weights=np.maximum(-proj_d, 0) * step_d[okd],
-                                  minlength=len(lines))
+            margin = np.bincount(
+                pc[okc], weights=np.maximum(-proj_c, 0) * step_c[okc], minlength=len(lines)
+            )
+            margin += np.bincount(
+                pd_[okd], weights=np.maximum(-proj_d, 0) * step_d[okd], minlength=len(lines)
+            )
             upper = limit * np.cos(np.pi / M) - (base * rot[m]).real - margin - SAFETY
-            blocks.append(_block(f"node_phasor_{v}_{m}", (pc[okc], pd_[okd]), cc[okc], proj_c,
-                                 cd[okd], proj_d, len(lines), nc, nd, np.maximum(upper, 0.0)))
+            blocks.append(
+                _block(
+                    f"node_phasor_{v}_{m}",
+                    (pc[okc], pd_[okd]),
+                    cc[okc],
+                    proj_c,
+                    cd[okd],
+                    proj_d,
+                    lines,
+                    nc,
+                    nd,
+                    np.maximum(upper, 0.0),
+                )
+            )
     return NodeRows(blocks, c_off, d_off)

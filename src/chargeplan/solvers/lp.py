@@ -80,6 +80,8 @@ class LpModel:
     u_off: int
     y_off: int
     n_y_c: int
+    col_keys: np.ndarray
+    row_keys: np.ndarray
 
     @property
     def n_cols(self) -> int:
@@ -92,6 +94,27 @@ class LpModel:
         return len(self.row_lower)
 
 
+def key(kind: int, a, b) -> np.ndarray:
+    """Stable int64 key of a row or column: its kind, an object code and a slot.
+
+    Sessions are identified by a code that survives re-planning (see
+    :class:`chargeplan.Replanner`), so a warm start can map the previous basis.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    return (np.int64(kind) << np.int64(52)) + (a << np.int64(20)) + b
+
+
+_NODE_BLOCK_KIND = {"node_import": 20, "node_export": 21, "node_magnitude": 22}
+
+
+def _block_kind(name: str) -> int:
+    if name in _NODE_BLOCK_KIND:
+        return _NODE_BLOCK_KIND[name]
+    _, _, v, m = name.split("_")  # node_phasor_{v}_{m}
+    return 100 + int(v) * 64 + int(m)
+
+
 class _Builder:
     """Collects COO triplets and row bounds."""
 
@@ -101,13 +124,17 @@ class _Builder:
         self.vals: list[np.ndarray] = []
         self.lo: list[np.ndarray] = []
         self.hi: list[np.ndarray] = []
+        self.keys: list[np.ndarray] = []
         self.n = 0
 
-    def add_rows(self, lo: np.ndarray, hi: np.ndarray) -> int:
+    def add_rows(self, lo: np.ndarray, hi: np.ndarray, kind: int, a, b) -> int:
+        """Add rows with bounds and their stable keys (see :func:`key`)."""
         first = self.n
         self.lo.append(np.asarray(lo, dtype=np.float64))
         self.hi.append(np.asarray(hi, dtype=np.float64))
-        self.n += len(self.lo[-1])
+        n = len(self.lo[-1])
+        self.keys.append(key(kind, np.broadcast_to(a, n), np.broadcast_to(b, n)))
+        self.n += n
         return first
 
     def add(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
@@ -116,7 +143,9 @@ class _Builder:
         self.vals.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), np.shape(rows)))
 
 
-def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
+def build_lp(
+    problem: ProblemArrays, *, integer: bool = False, session_codes: np.ndarray | None = None
+) -> LpModel:
     """Build the LP (or MILP with ``integer=True``) of the module docstring.
 
     Parameters
@@ -124,6 +153,8 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
     problem : ProblemArrays
     integer : bool, default False
         Add binaries for the min-current rule.
+    session_codes : (S,) int array, optional
+        Stable code of each session for the row and column keys (default: its index).
 
     Returns
     -------
@@ -166,6 +197,23 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
     n_y = len(yc_cells) + len(yd_cells)
     n_cols = y_off + n_y
 
+    code = np.arange(S, dtype=np.int64) if session_codes is None else np.asarray(session_codes)
+    t_all = np.arange(T)
+    col_keys = np.concatenate(
+        [
+            key(1, code[cs], ct),
+            key(2, code[ds], dtt),
+            key(3, code, 0),
+            key(4, 0, t_all),
+            key(5, 0, t_all),
+            key(6, 0, np.zeros(int(has_z), np.int64)),
+            key(7, np.repeat(code[v2g], T), np.tile(t_all, nv)),
+            key(8, np.repeat(np.arange(B), T), np.tile(t_all, B)),
+            key(9, np.repeat(np.arange(B), T), np.tile(t_all, B)),
+            key(10, code[cs[yc_cells]], ct[yc_cells]),
+            key(11, code[ds[yd_cells]], dtt[yd_cells]),
+        ]
+    )
     cost = np.zeros(n_cols)
     lo = np.zeros(n_cols)
     hi = np.full(n_cols, np.inf)
@@ -207,7 +255,7 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
 
     b = _Builder()
     # energy rows
-    r0 = b.add_rows(energy, energy)
+    r0 = b.add_rows(energy, energy, 1, code, 0)
     b.add(r0 + cs, c_off + np.arange(nc), f[cs, ct] * dt)
     b.add(r0 + ds, d_off + np.arange(nd), -f[ds, dtt] * dt / p.efficiency[ds])
     b.add(r0 + np.arange(S), u_off + np.arange(S), 1.0)
@@ -217,7 +265,13 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
     hi[c_off + np.flatnonzero(rows.c_off)] = 0.0
     hi[d_off + np.flatnonzero(rows.d_off)] = 0.0
     for block in rows.blocks:
-        r = b.add_rows(np.full(len(block.upper), -np.inf), block.upper)
+        r = b.add_rows(
+            np.full(len(block.upper), -np.inf),
+            block.upper,
+            _block_kind(block.name),
+            block.keys // T,
+            block.keys % T,
+        )
         m = block.a_c.tocoo()
         b.add(r + m.row, c_off + m.col, m.data)
         m = block.a_d.tocoo()
@@ -228,12 +282,14 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
         key_c = cs * T + ct
         both, ic, id_ = np.intersect1d(key_c, ds * T + dtt, return_indices=True)
         if len(both):
-            r_h = b.add_rows(np.full(len(both), -np.inf), np.ones(len(both)))
+            r_h = b.add_rows(
+                np.full(len(both), -np.inf), np.ones(len(both)), 2, code[cs[ic]], ct[ic]
+            )
             b.add(r_h + np.arange(len(both)), c_off + ic, 1.0 / p.pmax_kw[cs[ic], ct[ic]])
             b.add(r_h + np.arange(len(both)), d_off + id_, 1.0 / p.dmax_kw[ds[id_], dtt[id_]])
 
     # site balance: imp - exp - sum c f + sum d f = net_base
-    r_bal = b.add_rows(p.net_base_kw, p.net_base_kw)
+    r_bal = b.add_rows(p.net_base_kw, p.net_base_kw, 3, 0, np.arange(T))
     t_all = np.arange(T)
     b.add(r_bal + t_all, imp_off + t_all, 1.0)
     b.add(r_bal + t_all, exp_off + t_all, -1.0)
@@ -245,18 +301,24 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
         x_cap = np.maximum(p.export_limit_kw, np.maximum(-low, 0.0)) + low
         c_margin = np.bincount(ct, weights=step_kw[cs] * f[cs, ct], minlength=T)
         room = x_cap - c_margin - _SAFETY
-        r_x = b.add_rows(np.full(T, -np.inf), np.maximum(room, 0.0))
+        r_x = b.add_rows(np.full(T, -np.inf), np.maximum(room, 0.0), 4, 0, np.arange(T))
         hi[d_off + np.flatnonzero(room[dtt] < 0.0)] = 0.0
         b.add(r_x + ct, c_off + np.arange(nc), -f[cs, ct])
         b.add(r_x + dtt, d_off + np.arange(nd), f[ds, dtt])
     if has_z:
-        r_dem = b.add_rows(np.full(T, -np.inf), np.full(T, p.peak_already_kw))
+        r_dem = b.add_rows(np.full(T, -np.inf), np.full(T, p.peak_already_kw), 5, 0, np.arange(T))
         b.add(r_dem + t_all, imp_off + t_all, 1.0)
         b.add(r_dem + t_all, np.full(T, z_off), -1.0)
 
     # V2G state of energy: e[t] - e[t-1] - (c - d/eta) f dt = 0
     if nv:
-        r_e = b.add_rows(np.zeros(nv * T), np.zeros(nv * T))
+        r_e = b.add_rows(
+            np.zeros(nv * T),
+            np.zeros(nv * T),
+            6,
+            np.repeat(code[v2g], T),
+            np.tile(np.arange(T), nv),
+        )
         ev = np.arange(nv * T)
         b.add(r_e + ev, e_off + ev, 1.0)
         prev = ev[(ev % T) > 0]
@@ -271,19 +333,27 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
 
     # bids
     if B:
-        r_w = b.add_rows(np.full(B * T, -np.inf), np.zeros(B * T))
+        r_w = b.add_rows(
+            np.full(B * T, -np.inf),
+            np.zeros(B * T),
+            7,
+            np.repeat(np.arange(B), T),
+            np.tile(np.arange(T), B),
+        )
         bt = np.arange(B * T)
         b.add(r_w + bt, w_off + bt, 1.0)
         for k in range(B):
             m = p.bid_members[k, ds]
             b.add(r_w + k * T + dtt[m], d_off + np.nonzero(m)[0], -f[ds[m], dtt[m]])
         if B > 1:
-            r_all = b.add_rows(np.full(T, -np.inf), np.zeros(T))
+            r_all = b.add_rows(np.full(T, -np.inf), np.zeros(T), 8, 0, np.arange(T))
             b.add(r_all + np.tile(t_all, B), w_off + bt, 1.0)
             m = p.bid_members[:, ds].any(axis=0)
             b.add(r_all + dtt[m], d_off + np.nonzero(m)[0], -f[ds[m], dtt[m]])
         need = (p.bid_committed_kw[:, None] * p.bid_window).ravel()
-        r_q = b.add_rows(need, np.full(B * T, np.inf))
+        r_q = b.add_rows(
+            need, np.full(B * T, np.inf), 9, np.repeat(np.arange(B), T), np.tile(np.arange(T), B)
+        )
         b.add(r_q + bt, w_off + bt, 1.0)
         b.add(r_q + bt, q_off + bt, 1.0)
 
@@ -294,16 +364,18 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
         yc = y_off + np.arange(len(yc_cells))
         yd = y_off + len(yc_cells) + np.arange(len(yd_cells))
         # c - pmax y <= 0 ; c - pmin y >= 0
-        r_y = b.add_rows(np.full(len(yc_cells), -np.inf), np.zeros(len(yc_cells)))
+        kc_a, kc_b = code[cs[yc_cells]], ct[yc_cells]
+        kd_a, kd_b = code[ds[yd_cells]], dtt[yd_cells]
+        r_y = b.add_rows(np.full(len(yc_cells), -np.inf), np.zeros(len(yc_cells)), 10, kc_a, kc_b)
         b.add(r_y + np.arange(len(yc_cells)), c_off + yc_cells, 1.0)
         b.add(r_y + np.arange(len(yc_cells)), yc, -p.pmax_kw[cs[yc_cells], ct[yc_cells]])
-        r_y = b.add_rows(np.zeros(len(yc_cells)), np.full(len(yc_cells), np.inf))
+        r_y = b.add_rows(np.zeros(len(yc_cells)), np.full(len(yc_cells), np.inf), 11, kc_a, kc_b)
         b.add(r_y + np.arange(len(yc_cells)), c_off + yc_cells, 1.0)
         b.add(r_y + np.arange(len(yc_cells)), yc, -p.pmin_kw[cs[yc_cells]])
-        r_y = b.add_rows(np.full(len(yd_cells), -np.inf), np.zeros(len(yd_cells)))
+        r_y = b.add_rows(np.full(len(yd_cells), -np.inf), np.zeros(len(yd_cells)), 12, kd_a, kd_b)
         b.add(r_y + np.arange(len(yd_cells)), d_off + yd_cells, 1.0)
         b.add(r_y + np.arange(len(yd_cells)), yd, -p.dmax_kw[ds[yd_cells], dtt[yd_cells]])
-        r_y = b.add_rows(np.zeros(len(yd_cells)), np.full(len(yd_cells), np.inf))
+        r_y = b.add_rows(np.zeros(len(yd_cells)), np.full(len(yd_cells), np.inf), 13, kd_a, kd_b)
         b.add(r_y + np.arange(len(yd_cells)), d_off + yd_cells, 1.0)
         b.add(r_y + np.arange(len(yd_cells)), yd, -p.dmin_kw[ds[yd_cells]])
         # never charge and discharge in one cell: yc + yd <= 1
@@ -311,7 +383,9 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
         key_d = ds[yd_cells] * T + dtt[yd_cells]
         both, ic, id_ = np.intersect1d(key_c, key_d, return_indices=True)
         if len(both):
-            r_x = b.add_rows(np.full(len(both), -np.inf), np.ones(len(both)))
+            r_x = b.add_rows(
+                np.full(len(both), -np.inf), np.ones(len(both)), 14, kc_a[ic], kc_b[ic]
+            )
             b.add(r_x + np.arange(len(both)), yc[ic], 1.0)
             b.add(r_x + np.arange(len(both)), yd[id_], 1.0)
 
@@ -334,6 +408,8 @@ def build_lp(problem: ProblemArrays, *, integer: bool = False) -> LpModel:
         u_off=u_off,
         y_off=y_off,
         n_y_c=len(yc_cells),
+        col_keys=col_keys,
+        row_keys=np.concatenate(b.keys) if b.keys else np.zeros(0, np.int64),
     )
 
 
