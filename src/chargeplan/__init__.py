@@ -17,6 +17,7 @@ from .exceptions import (
 )
 from .model import PHASES, Evse, Forecast, Node, Session, Site, Tariff, V2GBid
 from .plan import Plan
+from .replan import Replanner
 from .simulate import SimSession, SimulationResult, compare, simulate
 from .validation import validate
 
@@ -30,6 +31,7 @@ __all__ = [
     "SimSession",
     "SimulationResult",
     "Plan",
+    "Replanner",
     "Site",
     "Node",
     "Evse",

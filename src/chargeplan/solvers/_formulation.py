@@ -252,6 +252,17 @@ def node_rows(
     okd &= special_d
     a_c = p.acoef[cs[cc[okc]], rc[okc]]
     a_d = p.acoef[ds[cd[okd]], rd[okd]]
+    # Charging loads on a line lie within 30 degrees of its voltage (line-to-neutral,
+    # 3-phase and DC loads on it, line-to-line loads at +-30 degrees). Where nothing on a
+    # line-slot can point elsewhere (no discharge there, no negative base load), its
+    # phasor stays in that cone and only the directions within the cone, widened by
+    # half a sector, can bind: the others are left out.
+    has_d = np.zeros(len(lines), dtype=bool)
+    has_d[pd_[okd]] = True
+    neg_base = is_root & (np.minimum(p.net_base_kw, p.net_base_low_kw)[t_of] < 0.0)
+    in_cone = ~has_d & ~neg_base
+    off = np.angle(np.exp(1j * (phi[:, None] - LINE_ANGLES[l_of][None, :])))  # (M, L)
+    needed = ~in_cone[None, :] | (np.abs(off) <= np.pi / 6.0 + np.pi / M + 1e-9)
     for v, net in enumerate(variants):
         base = np.where(is_root, net[t_of] * amps_per_kw, 0.0) * unit  # (L,) complex
         # base alone at or above the polygon: nothing may be added on that line and slot
@@ -269,18 +280,24 @@ def node_rows(
                 pd_[okd], weights=np.maximum(-proj_d, 0) * step_d[okd], minlength=len(lines)
             )
             upper = limit * np.cos(np.pi / M) - (base * rot[m]).real - margin - SAFETY
+            keep = needed[m]
+            if not keep.any():
+                continue
+            new_row = np.cumsum(keep) - 1  # row of each kept line-slot in this block
+            kc_ = keep[pc[okc]]
+            kd_ = keep[pd_[okd]]
             blocks.append(
                 _block(
                     f"node_phasor_{v}_{m}",
-                    (pc[okc], pd_[okd]),
-                    cc[okc],
-                    proj_c,
-                    cd[okd],
-                    proj_d,
-                    lines,
+                    (new_row[pc[okc][kc_]], new_row[pd_[okd][kd_]]),
+                    cc[okc][kc_],
+                    proj_c[kc_],
+                    cd[okd][kd_],
+                    proj_d[kd_],
+                    lines[keep],
                     nc,
                     nd,
-                    np.maximum(upper, 0.0),
+                    np.maximum(upper[keep], 0.0),
                 )
             )
     return NodeRows(blocks, c_off, d_off)

@@ -1,0 +1,234 @@
+"""Re-planning on events with a warm HiGHS model (for CSMS backends).
+
+:class:`Replanner` holds the inputs of one site on a fixed time grid and re-plans
+after each event (arrival, departure, new energy request, new limits, new prices),
+reusing the loaded HiGHS model and its basis (see :mod:`chargeplan.solvers.warm`).
+Every plan goes through the same rounding and independent checker as
+:func:`chargeplan.optimize`.
+
+When the grid moves on (a new ``start``), build a new Replanner: the time axis is
+part of the model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from .exceptions import InputError, LimitViolationError, Problem
+from .model import Forecast, Session, Site, Tariff
+from .plan import Plan
+from .problem import build_problem
+from .rounding import finalize_rates
+from .solvers import SolverReport
+from .validation import validate
+
+__all__ = ["Replanner"]
+
+
+class Replanner:
+    """Plan one site again and again on a fixed grid, warm-starting HiGHS.
+
+    Parameters
+    ----------
+    site : Site
+    sessions : iterable of Session, optional
+        Sessions known now.
+    start, horizon, step
+        The time grid, as for :func:`chargeplan.optimize`; fixed for this object.
+    tariff : Tariff, optional
+    forecast : Forecast, optional
+    time_limit_s : float, optional
+        HiGHS time limit per run.
+
+    Notes
+    -----
+    The warm path solves the LP relaxation and repairs the min-current rule greedily
+    (as ``method="lp"`` without V2G). Problems with V2G sessions are planned cold
+    with ``optimize(method="lp")``.
+
+    Examples
+    --------
+    >>> rp = Replanner(site, sessions, start=t0, horizon="24h", step="15min",
+    ...                tariff=tariff)                                    # doctest: +SKIP
+    >>> plan = rp.plan()                                                 # doctest: +SKIP
+    >>> rp.add_session(new_session); plan = rp.plan()    # warm re-solve # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        sessions: Iterable[Session] = (),
+        *,
+        start: Any,
+        horizon: Any = "24h",
+        step: Any = "15min",
+        tariff: Tariff | None = None,
+        forecast: Forecast | None = None,
+        time_limit_s: float | None = None,
+    ) -> None:
+        from .solvers.warm import LpSession
+
+        self.site = site
+        self.start, self.horizon, self.step = start, horizon, step
+        self.tariff = tariff
+        self.forecast = forecast
+        self._sessions: dict[str, Session] = {}
+        self._codes: dict[str, int] = {}
+        self._code_counter = -1
+        self._lp = LpSession(time_limit_s)
+        self._prices_changed = False
+        for s in sessions:
+            self.add_session(s)
+        self.grid = validate(
+            site,
+            list(self._sessions.values()),
+            start=start,
+            horizon=horizon,
+            step=step,
+            tariff=tariff,
+            forecast=forecast,
+        )
+
+    # -- events ------------------------------------------------------------------------
+    @property
+    def sessions(self) -> list[Session]:
+        """Sessions currently planned, in the order they were added."""
+        return list(self._sessions.values())
+
+    def add_session(self, session: Session) -> None:
+        """Add a session: an EV arrived (or a session was announced)."""
+        if session.id in self._sessions:
+            raise InputError(
+                [
+                    Problem(
+                        "session.id",
+                        f"Session {session.id!r} is already planned; use update_session.",
+                        session.id,
+                    )
+                ]
+            )
+        self._sessions[session.id] = session
+        if session.id not in self._codes:
+            self._codes[session.id] = self._next_code()
+
+    def update_session(self, session: Session) -> None:
+        """Replace a session with new information (energy, departure, EV limits)."""
+        if session.id not in self._sessions:
+            raise InputError(
+                [Problem("session.id", f"Unknown session {session.id!r}.", session.id)]
+            )
+        self._sessions[session.id] = session
+        # a new code: the old columns are relaxed and new ones added (coefficients of a
+        # session never change under one code, so the warm start needs no check)
+        self._codes[session.id] = self._next_code()
+
+    def _next_code(self) -> int:
+        self._code_counter += 1
+        return self._code_counter
+
+    def remove_session(self, session_id: str) -> None:
+        """Remove a session: the EV left."""
+        if self._sessions.pop(session_id, None) is None:
+            raise InputError(
+                [Problem("session_id", f"Unknown session {session_id!r}.", session_id)]
+            )
+
+    def set_tariff(self, tariff: Tariff) -> None:
+        """Set new prices; the next plan is solved cold (a hot start after it is slow)."""
+        self.tariff = tariff
+        self._prices_changed = True
+
+    def set_site(self, site: Site) -> None:
+        """Set new limits (same tree and EVSEs)."""
+        self.site = site
+
+    def set_forecast(self, forecast: Forecast | None) -> None:
+        """Set a new PV / base load forecast."""
+        self.forecast = forecast
+
+    # -- planning ----------------------------------------------------------------------
+    def plan(self) -> Plan:
+        """Plan with the current inputs; warm-start HiGHS from the previous plan.
+
+        Returns
+        -------
+        Plan
+            Verified by the independent checker; ``plan.report.info["warm"]`` tells
+            whether the solve was warm and why not.
+
+        Raises
+        ------
+        InputError, LimitViolationError, SolverError
+            As :func:`chargeplan.optimize`.
+        """
+        from .api import optimize
+        from .solvers.greedy import fill_from
+
+        sessions = self.sessions
+        t0 = time.perf_counter()
+        grid = validate(
+            self.site,
+            sessions,
+            start=self.start,
+            horizon=self.horizon,
+            step=self.step,
+            tariff=self.tariff,
+            forecast=self.forecast,
+        )
+        problem = build_problem(self.site, sessions, grid, self.tariff, self.forecast)
+        if problem.has_v2g:
+            return optimize(
+                self.site,
+                sessions,
+                start=self.start,
+                horizon=self.horizon,
+                step=self.step,
+                tariff=self.tariff,
+                forecast=self.forecast,
+                method="lp",
+                time_limit_s=self._lp.time_limit_s,
+            )
+        t_build = time.perf_counter() - t0
+        codes = np.array([self._codes[s.id] for s in sessions], dtype=np.int64)
+        t1 = time.perf_counter()
+        rate, info = self._lp.solve(
+            problem, codes, prices_changed=self._prices_changed, verify=False
+        )
+        self._prices_changed = False
+        small = (rate > 1e-7) & (rate < problem.pmin_kw[:, None] - 1e-7)
+        rate = np.where(small | (rate <= 1e-7), 0.0, rate)
+        rate = fill_from(problem, rate)
+        info["repaired_cells"] = int(small.sum())
+        solve_s = time.perf_counter() - t1
+        rate, current = finalize_rates(problem, rate)
+        report = SolverReport(
+            method="lp",
+            requested="lp",
+            status="repaired" if small.any() else "optimal",
+            reason=f"Replanner: {info['reason']}",
+            solve_time_s=solve_s,
+            build_time_s=t_build,
+            info=info,
+        )
+        t2 = time.perf_counter()
+        plan = Plan(
+            site=self.site,
+            sessions=sessions,
+            grid=grid,
+            problem=problem,
+            rate_kw=rate,
+            current_a=current,
+            report=report,
+            tariff=self.tariff,
+            forecast=self.forecast,
+        )
+        violations = plan.violations()
+        plan.report = replace(report, check_time_s=time.perf_counter() - t2)
+        if violations:
+            raise LimitViolationError(violations)
+        return plan
