@@ -62,7 +62,7 @@ def test_payloads_valid_and_never_above_plan(version, scenario):
     caps = StationCapabilities(max_periods=6)
     requests = plan.to_ocpp(version, capabilities=caps)
     slot0_end = T0 + pd.Timedelta(minutes=STEP_MIN)
-    active = [s for s in sessions if s.arrival < slot0_end and T0 < s.departure]
+    active = {s.evse for s in sessions if s.arrival < slot0_end and T0 < s.departure}
     tx = [r for r in requests if "TxProfile" in str(r.payload)]
     assert len(tx) == len(active)
     n_station_nodes = sum(n.station_id is not None for n in site.nodes)

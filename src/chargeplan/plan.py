@@ -257,9 +257,10 @@ class Plan:
     ) -> list[ChargingProfileRequest]:
         """SetChargingProfile requests for this plan.
 
-        One TxProfile per session plugged in during the first slot (OCPP needs a
-        running transaction), plus a station-wide max profile on connector/EVSE 0 for every
-        node marked with a ``station_id``. Each request names the charging station it
+        One TxProfile per EVSE with a session plugged in during the first slot (OCPP
+        needs a running transaction; the one plugged in at the start wins), plus a
+        station-wide max profile on connector/EVSE 0 for every node marked with a
+        ``station_id``. Each request names the charging station it
         is addressed to; its ``payload`` is a plain JSON-ready dict.
 
         Parameters
@@ -299,12 +300,26 @@ class Plan:
         start = self.grid.start
         slot0_end = start + pd.Timedelta(seconds=self.grid.step_s)
         evses = {e.id: e for e in self.site.evses}
+        # the transaction on each EVSE: the session plugged in at the start, else the
+        # first one plugged in during the first slot (a CSMS plans from "now" floored to
+        # the step); one per EVSE, as a connector has one transaction at a time
+        active: dict[str, int] = {}
+        for s, sess in enumerate(self.session_inputs):
+            arr, dep = pd.Timestamp(sess.arrival), pd.Timestamp(sess.departure)
+            if not (arr < slot0_end and start < dep):
+                continue
+            best = active.get(sess.evse)
+            if best is None:
+                active[sess.evse] = s
+                continue
+            other = self.session_inputs[best]
+            key_new = (not (arr <= start), arr)
+            key_old = (not (pd.Timestamp(other.arrival) <= start), pd.Timestamp(other.arrival))
+            if key_new < key_old:
+                active[sess.evse] = s
         schedules = []
         for s, sess in enumerate(self.session_inputs):
-            # plugged in during the first slot (a CSMS plans from "now" floored to the step)
-            if not (
-                pd.Timestamp(sess.arrival) < slot0_end and start < pd.Timestamp(sess.departure)
-            ):
+            if active.get(sess.evse) != s:
                 continue
             evse = evses[sess.evse]
             tx = sess.transaction_id if sess.transaction_id is not None else sess.id
