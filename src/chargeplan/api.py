@@ -7,17 +7,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .exceptions import InputError, LimitViolationError, Problem
 from .model import Forecast, Session, Site, Tariff, V2GBid
 from .plan import Plan
-from .problem import build_problem
+from .problem import ProblemArrays, build_problem
 from .rounding import finalize_rates
-from .solvers import METHODS, solve
+from .solvers import METHODS, SolverReport, solve
+from .timegrid import TimeGrid
 from .validation import validate
 
-__all__ = ["optimize"]
+__all__ = ["optimize", "verified_plan"]
 
 
 def optimize(
@@ -139,7 +141,43 @@ def optimize(
         customize=customize,
         cvxpy_options=cvxpy_options,
     )
-    rate, current = finalize_rates(problem, rate, give_back=customize is None)
+    return verified_plan(
+        site,
+        sessions,
+        grid,
+        problem,
+        rate,
+        report,
+        tariff=tariff,
+        forecast=forecast,
+        v2g_bids=bids,
+        give_back=customize is None,
+        build_time_s=t_build,
+    )
+
+
+def verified_plan(
+    site: Site,
+    sessions: Sequence[Session],
+    grid: TimeGrid,
+    problem: ProblemArrays,
+    rate_kw: np.ndarray,
+    report: SolverReport,
+    *,
+    tariff: Tariff | None = None,
+    forecast: Forecast | None = None,
+    v2g_bids: Sequence[V2GBid] = (),
+    give_back: bool = True,
+    build_time_s: float = 0.0,
+) -> Plan:
+    """Round solver rates, build the :class:`Plan` and run the independent checker.
+
+    Raises
+    ------
+    LimitViolationError
+        If the plan breaks a limit: it is never returned.
+    """
+    rate, current = finalize_rates(problem, rate_kw, give_back=give_back)
     t1 = time.perf_counter()
     plan = Plan(
         site=site,
@@ -151,11 +189,10 @@ def optimize(
         report=report,
         tariff=tariff,
         forecast=forecast,
-        v2g_bids=bids,
+        v2g_bids=v2g_bids,
     )
     violations = plan.violations()
-    t_check = time.perf_counter() - t1
-    plan.report = replace(report, build_time_s=t_build, check_time_s=t_check)
+    plan.report = replace(report, build_time_s=build_time_s, check_time_s=time.perf_counter() - t1)
     if violations:
         raise LimitViolationError(violations)
     return plan

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .exceptions import InputError, LimitViolationError, Problem
+from .exceptions import InputError, Problem
 from .model import Forecast, Session, Site, Tariff
 from .plan import Plan
 from .problem import build_problem
-from .rounding import finalize_rates
-from .solvers import SolverReport
+from .solvers import SolverReport, repair_min_current
 from .validation import validate
 
 __all__ = ["Replanner"]
@@ -166,8 +164,7 @@ class Replanner:
         InputError, LimitViolationError, SolverError
             As :func:`chargeplan.optimize`.
         """
-        from .api import optimize
-        from .solvers.greedy import fill_from
+        from .api import optimize, verified_plan
 
         sessions = self.sessions
         t0 = time.perf_counter()
@@ -200,35 +197,23 @@ class Replanner:
             problem, codes, prices_changed=self._prices_changed, verify=False
         )
         self._prices_changed = False
-        small = (rate > 1e-7) & (rate < problem.pmin_kw[:, None] - 1e-7)
-        rate = np.where(small | (rate <= 1e-7), 0.0, rate)
-        rate = fill_from(problem, rate)
-        info["repaired_cells"] = int(small.sum())
-        solve_s = time.perf_counter() - t1
-        rate, current = finalize_rates(problem, rate)
+        rate, info["repaired_cells"] = repair_min_current(problem, rate)
         report = SolverReport(
             method="lp",
             requested="lp",
-            status="repaired" if small.any() else "optimal",
+            status="repaired" if info["repaired_cells"] else "optimal",
             reason=f"Replanner: {info['reason']}",
-            solve_time_s=solve_s,
-            build_time_s=t_build,
+            solve_time_s=time.perf_counter() - t1,
             info=info,
         )
-        t2 = time.perf_counter()
-        plan = Plan(
-            site=self.site,
-            sessions=sessions,
-            grid=grid,
-            problem=problem,
-            rate_kw=rate,
-            current_a=current,
-            report=report,
+        return verified_plan(
+            self.site,
+            sessions,
+            grid,
+            problem,
+            rate,
+            report,
             tariff=self.tariff,
             forecast=self.forecast,
+            build_time_s=t_build,
         )
-        violations = plan.violations()
-        plan.report = replace(report, check_time_s=time.perf_counter() - t2)
-        if violations:
-            raise LimitViolationError(violations)
-        return plan

@@ -40,7 +40,14 @@ import numpy as np
 from ..exceptions import SolverError, SolverFallbackWarning
 from ..problem import ProblemArrays
 
-__all__ = ["SolverReport", "solve", "METHODS", "MILP_MAX_BINARIES", "plan_quality"]
+__all__ = [
+    "SolverReport",
+    "solve",
+    "METHODS",
+    "MILP_MAX_BINARIES",
+    "plan_quality",
+    "repair_min_current",
+]
 
 METHODS = ("auto", "greedy", "lp", "milp", "cvxpy")
 
@@ -115,10 +122,7 @@ def _run_lp(
         info["repair"] = "re-solve with cells below the minimum fixed to 0, refill greedily"
     else:
         rate, info = solve_lp(problem, time_limit_s=time_limit_s, repair=False)
-        small = (rate > 1e-7) & (rate < problem.pmin_kw[:, None] - 1e-7)
-        rate = np.where(small | (rate <= 1e-7), 0.0, rate)
-        rate = fill_from(problem, rate)
-        info["repaired_cells"] = int(small.sum())
+        rate, info["repaired_cells"] = repair_min_current(problem, rate)
         info["repair"] = "cells below the minimum set to 0, refill greedily"
     info.pop("highs", None)
     info.pop("model", None)
@@ -135,6 +139,25 @@ def _run_cvxpy(
     )
     info.pop("model", None)
     return rate, info
+
+
+def repair_min_current(problem: ProblemArrays, rate_kw: np.ndarray) -> tuple[np.ndarray, int]:
+    """Make a charge-only relaxation keep the min-current rule.
+
+    Cells below their minimum rate are set to 0 (that only lowers loads) and the energy
+    they carried is placed again by the greedy kernel in the capacity left.
+
+    Returns
+    -------
+    rate_kw : numpy.ndarray
+    repaired : int
+        Number of cells that were below their minimum.
+    """
+    from .greedy import fill_from
+
+    small = (rate_kw > 1e-7) & (rate_kw < problem.pmin_kw[:, None] - 1e-7)
+    rate = np.where(small | (rate_kw <= 1e-7), 0.0, rate_kw)
+    return fill_from(problem, rate), int(small.sum())
 
 
 def _n_binaries(problem: ProblemArrays) -> int:
