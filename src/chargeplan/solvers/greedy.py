@@ -122,7 +122,9 @@ def greedy_fill(
     pz0,
     acoef,
 ):
-    """One greedy pass on top of ``p_init``; returns the rate matrix (S, T) in kW.
+    """One greedy pass on top of ``p_init``.
+
+    Returns the rate matrix (S, T) in kW, and the capacity and line phasors it leaves.
 
     Parameters
     ----------
@@ -237,7 +239,7 @@ def greedy_fill(
             used = x if x < surplus[t] else surplus[t]
             surplus[t] -= used
             rem -= x * f * dt_h
-    return p
+    return p, cap, pz
 
 
 @njit(cache=True)
@@ -499,7 +501,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     floor_unmet = float((np.maximum(problem.energy_kwh - own_max, 0.0) * problem.priority).sum())
     best = None
     for name, order, st, sk in passes:
-        p = greedy_fill(
+        p, cap, pz = greedy_fill(
             order,
             st,
             sk,
@@ -522,13 +524,13 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         unmet, cost = _quality(problem, p)
         info["orderings"][name] = {"weighted_unmet_kwh": unmet, "cost": cost}
         if best is None or (round(unmet, 6), cost) < (round(best[1], 6), best[2]):
-            best = (name, unmet, cost, p, order)
+            best = (name, unmet, cost, p, order, cap, pz)
         if unmet <= floor_unmet + 1e-6:
             break  # no ordering can deliver more: keep this price-ordered pass
     assert best is not None
-    name, _, _, p, order = best
-    # local improvement of the plan kept: move energy to cheaper slots with room
-    cap, ph_left = residual(problem, p)
+    name, _, _, p, order, cap, pz = best
+    # local improvement of the plan kept: move energy to cheaper slots with room (the
+    # fill left exactly that capacity and those phasors)
     price = effective_price(problem, p)
     slots = np.lexsort((np.arange(T), price)).astype(np.int64)
     improve_cost(
@@ -542,9 +544,9 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         problem.path,
         cap,
         problem.phasor_line,
-        ph_left.pidx,
-        ph_left.plim,
-        ph_left.pz,
+        ph.pidx,
+        ph.plim,
+        pz,
         problem.acoef,
         p,
     )
@@ -617,4 +619,4 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         ph.plim,
         ph.pz,
         problem.acoef,
-    )
+    )[0]
