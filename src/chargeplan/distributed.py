@@ -267,11 +267,12 @@ def plan_many(
 
     Parameters
     ----------
-    scenarios : sequence of mapping or of objects with an ``optimize()`` method
-        One per site. A mapping holds the keyword arguments of
-        :func:`chargeplan.optimize` (``{"site": ..., "sessions": ..., "start": ...,
-        "horizon": ..., ...}``); any other object must have an ``optimize()`` method
-        returning a :class:`~chargeplan.plan.Plan` (e.g. ``chargeplan.scenario.Scenario``).
+    scenarios : sequence
+        One per site: mappings or objects with an ``optimize()`` method. A mapping
+        holds the keyword arguments of :func:`chargeplan.optimize` (``{"site": ...,
+        "sessions": ..., "start": ..., "horizon": ..., ...}``); any other object's
+        ``optimize()`` returns a :class:`~chargeplan.plan.Plan` (e.g.
+        ``chargeplan.scenario.Scenario``).
         Scenarios are pickled to the workers.
     client : distributed.Client, optional
         A synchronous client to run on; it is left open. Without one a

@@ -1491,36 +1491,26 @@ def session_from_notify_ev_charging_needs(
     The payload is first validated against the official OCPP 2.0.1 or 2.1 JSON schema
     (from the ``ocpp`` package). Mapping (W, Wh -> kW, kWh):
 
-    ========================================================  ==========================
-    OCPP ``chargingNeeds``                                    Session field
-    ========================================================  ==========================
-    ``departureTime``                                         ``departure`` (in the
-                                                              time zone of ``arrival``)
-    ``requestedEnergyTransfer`` ``AC_single/two/three_phase``  ``phases`` = 1 / 2 / 3
-    ``requestedEnergyTransfer`` ``*_BPT*`` (2.1)              ``v2g=True`` (unless
-                                                              ``maxDischargePower`` is 0)
-    ``v2xChargingParameters.evTargetEnergyRequest`` (2.1)     ``energy_kwh`` (first
-                                                              choice; negative -> 0)
-    ``ac/dcChargingParameters.energyAmount``                  ``energy_kwh`` (else)
-    ``v2xChargingParameters.evMaxEnergyRequest`` (2.1)        ``energy_kwh`` (last resort)
-    ``acChargingParameters.evMinCurrent`` / ``evMaxCurrent``  ``min_current_a`` /
-                                                              ``max_current_a``
-    ``dcChargingParameters.evMaxPower``                       ``max_power_kw``
-    ``dcChargingParameters.evEnergyCapacity`` +               ``battery_capacity_kwh`` +
-    ``stateOfCharge`` (only when both are given)              ``soc_now_pct``
-    ``v2xChargingParameters.targetSoC`` (2.1), else           ``soc_target_pct`` (needs
-    ``dcChargingParameters.fullSoC``                          the battery fields)
-    ``v2xChargingParameters.maxChargePower`` (2.1)            ``max_power_kw`` (the
-                                                              smaller with evMaxPower)
-    ``v2xChargingParameters.minChargePower`` (2.1)            ``min_power_kw``
-    ``v2xChargingParameters.maxDischargePower`` (2.1)         ``max_discharge_power_kw``
-    ``v2xChargingParameters.max/minChargeCurrent``,           AC only: ``max_current_a``
-    ``maxDischargeCurrent`` (2.1)                             / ``min_current_a`` /
-                                                              ``max_discharge_current_a``
-    ``v2xChargingParameters.evMinV2XEnergyRequest`` (2.1)     ``soc_min_pct`` =
-                                                              SoC + E / capacity (needs
-                                                              the battery fields)
-    ========================================================  ==========================
+    - ``departureTime`` -> ``departure`` (in the time zone of ``arrival``);
+    - ``requestedEnergyTransfer`` ``AC_single/two/three_phase`` -> ``phases`` 1 / 2 / 3;
+    - ``requestedEnergyTransfer`` ``*_BPT*`` (2.1) -> ``v2g=True`` (unless
+      ``maxDischargePower`` is 0);
+    - ``energy_kwh`` from ``v2xChargingParameters.evTargetEnergyRequest`` (2.1), else
+      ``ac/dcChargingParameters.energyAmount``, else
+      ``v2xChargingParameters.evMaxEnergyRequest`` (negative -> 0);
+    - ``acChargingParameters.evMinCurrent`` / ``evMaxCurrent`` -> ``min_current_a`` /
+      ``max_current_a``;
+    - ``dcChargingParameters.evMaxPower`` and ``v2xChargingParameters.maxChargePower``
+      (2.1) -> ``max_power_kw`` (the smaller); ``minChargePower`` -> ``min_power_kw``;
+    - ``dcChargingParameters.evEnergyCapacity`` + ``stateOfCharge`` (only both) ->
+      ``battery_capacity_kwh`` + ``soc_now_pct``;
+    - ``v2xChargingParameters.targetSoC`` (2.1), else ``dcChargingParameters.fullSoC``
+      -> ``soc_target_pct`` (needs the battery fields);
+    - ``v2xChargingParameters.maxDischargePower`` (2.1) -> ``max_discharge_power_kw``;
+    - ``v2xChargingParameters.max/minChargeCurrent``, ``maxDischargeCurrent`` (2.1) ->
+      AC only: ``max_current_a`` / ``min_current_a`` / ``max_discharge_current_a``;
+    - ``v2xChargingParameters.evMinV2XEnergyRequest`` (2.1) -> ``soc_min_pct`` = SoC +
+      E / capacity (needs the battery fields).
 
     Not mapped: ``evMaxVoltage`` (the EVSE's voltage applies), DC ``evMaxCurrent``
     (DC-side current; the power limits apply), ``bulkSoC``, ``evMinEnergyRequest``,

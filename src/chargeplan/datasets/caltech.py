@@ -10,11 +10,13 @@ transformer whose capacity in kW limits each secondary line to
 Modelling choices (core model):
 
 * Lines A, B, C are site phases L1, L2, L3; an AB EVSE is ``phase="L1-L2"``.
-* A line-to-line EVSE loads both its lines; the line current (a phasor sum) is
-  bounded by the sum of magnitudes, which is safe but conservative.
-* The transformer's primary-side limit of the ACN-Sim model (a difference of two
-  secondary line currents) is not a per-phase limit and is not modelled here; with
-  the sum-of-magnitudes bound the secondary limit is the binding one in practice.
+* A line-to-line EVSE loads both its lines; with ``Site.phasor_limits`` (the default)
+  the secondary line currents are limited on their exact phasor sum (e.g.
+  ``|I_AB - I_CA|`` on line A), as in ACN-Sim; with ``phasor_limits=False`` on the
+  sum of magnitudes, which is safe but wastes capacity.
+* The transformer's primary-side limit of the ACN-Sim model (``|I_3a - I_3c| / 4``
+  against ``cap * 1000 / 3 / 277`` A) is not modelled: it is a limit on a difference
+  of two secondary line currents, not on a node of the tree.
 * Every EVSE is taken as 32 A max, 6 A min (the real site mixes AeroVironment and
   ClipperCreek units with discrete steps).
 """

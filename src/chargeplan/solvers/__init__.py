@@ -4,8 +4,8 @@ Every solver takes :class:`~chargeplan.problem.ProblemArrays` and returns the (S
 rate matrix in kW (negative = discharge) plus an info dict. Solvers never import
 each other; this module chooses and falls back.
 
-Methods
--------
+Solver methods
+--------------
 ``"greedy"``
     numba heuristic (:mod:`.greedy`), milliseconds; never discharges.
 ``"lp"``

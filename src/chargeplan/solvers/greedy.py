@@ -16,8 +16,13 @@ left and it is below the minimum, the slot is filled at the minimum and the exce
 is taken back from the session's most expensive slots (which stay at or above the
 minimum); if that is impossible the small rest stays unmet and is reported.
 
-The planner runs two orderings, earliest deadline first and least laxity first,
-and keeps the plan with less priority-weighted unmet energy, then the cheaper one.
+The planner runs up to three orderings: earliest deadline first and least laxity
+first (both price-ordered), and earliest deadline first filling the earliest slots
+(the classic order for delivering the most energy on congested sites; skipped when
+the first pass already delivers all that the EVs' own limits allow). It keeps the plan
+with less priority-weighted unmet energy, then the cheaper one, and improves its cost
+locally: energy moves from a session's most expensive slot to its cheapest slot with
+room, keeping the min-current rule.
 Everything is deterministic: the same input gives the same output bit for bit.
 
 Cold start: the kernels are compiled with ``cache=True``. The first call in a fresh
