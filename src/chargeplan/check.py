@@ -138,27 +138,36 @@ def check_plan(
     """
     V = float(site.voltage_v)
     T = grid.n_slots
+    S = len(sessions)
     dt_h = grid.step_s / 3600.0
-    edges_ns = grid.start.value + np.arange(T + 1, dtype=np.int64) * (grid.step_s * 1_000_000_000)
+    rate = np.asarray(rate_kw, dtype=np.float64).reshape(S, T)
+    cur = np.asarray(current_a, dtype=np.float64).reshape(S, T)
     evses = {e.id: e for e in site.evses}
     parent = {n.id: n.parent for n in site.nodes}
     out: list[Violation] = []
-    load_a: dict[str, np.ndarray] = {n.id: np.zeros((3, T), dtype=complex) for n in site.nodes}
-    load_kw: dict[str, np.ndarray] = {n.id: np.zeros(T) for n in site.nodes}
-    ev_kw = np.zeros(T)  # mean EV power of the site per slot
 
+    # per-session constants, read from the inputs one session at a time (scalars only)
+    arr = np.zeros(S, dtype=np.int64)
+    dep = np.zeros(S, dtype=np.int64)
+    is_dc = np.zeros(S, dtype=bool)
+    may_dis = np.zeros(S, dtype=bool)
+    max_kw, dis_kw, min_kw = np.full(S, np.inf), np.full(S, np.inf), np.zeros(S)
+    max_a, dis_a, min_a = np.full(S, np.inf), np.full(S, np.inf), np.zeros(S)
+    kw_per_a = np.zeros(S)
+    per_unit = np.zeros((S, 3), dtype=complex)  # line phasor per conductor A (AC) or per kW (DC)
+    requested, depth, eta = np.zeros(S), np.zeros(S), np.ones(S)
+    who = []
     for s, sess in enumerate(sessions):
         evse = evses[sess.evse]
-        rate = np.asarray(rate_kw[s], dtype=np.float64)
-        lo = np.maximum(edges_ns[:-1], pd.Timestamp(sess.arrival).value)
-        hi = np.minimum(edges_ns[1:], pd.Timestamp(sess.departure).value)
-        overlap = np.maximum(hi - lo, 0) / (grid.step_s * 1e9)  # fraction of slot present
-        who = f"session {sess.id!r} on EVSE {evse.id!r}"
-        may_discharge = bool(sess.v2g and evse.bidirectional)
-        if not may_discharge:
-            for k in np.flatnonzero(rate < -TOL):
-                out.append(Violation("negative_rate", who, int(k), float(rate[k]), 0.0))
-        dis_kw = min(
+        who.append(f"session {sess.id!r} on EVSE {evse.id!r}")
+        arr[s] = pd.Timestamp(sess.arrival).value
+        dep[s] = pd.Timestamp(sess.departure).value
+        is_dc[s] = evse.dc
+        may_dis[s] = bool(sess.v2g and evse.bidirectional)
+        max_kw[s] = min(
+            [x for x in (evse.max_power_kw, sess.max_power_kw) if x is not None], default=np.inf
+        )
+        dis_kw[s] = min(
             [
                 x
                 for x in (
@@ -169,85 +178,106 @@ def check_plan(
             ],
             default=np.inf,
         )
-        for k in np.flatnonzero(-rate > dis_kw + TOL):
-            out.append(Violation("max_discharge_power", who, int(k), float(-rate[k]), dis_kw))
-        for k in np.flatnonzero((rate > TOL) & (overlap <= 0.0)):
-            out.append(Violation("availability", who, int(k), float(rate[k]), 0.0))
-        max_kw = min(
-            [x for x in (evse.max_power_kw, sess.max_power_kw) if x is not None], default=np.inf
-        )
-        for k in np.flatnonzero(rate > max_kw + TOL):
-            out.append(Violation("max_power", who, int(k), float(rate[k]), float(max_kw)))
-        phase_a = np.zeros((3, T), dtype=complex)  # line-current phasors of this session
+        requested[s] = sess.requested_energy_kwh()
+        depth[s] = sess.reserve_depth_kwh()
+        eta[s] = sess.round_trip_efficiency
         if evse.dc:
-            min_kw = sess.min_power_kw or 0.0
-            mag = np.abs(rate)
-            for k in np.flatnonzero((mag > TOL) & (mag < min_kw - TOL)):
-                out.append(Violation("min_power", who, int(k), float(mag[k]), float(min_kw)))
+            min_kw[s] = sess.min_power_kw or 0.0
             for k in range(3):
-                phase_a[k] = rate * 1000.0 / (3.0 * V) * cmath.exp(1j * _ANGLE[k])
-        else:
-            cur = np.asarray(current_a[s], dtype=np.float64)
-            lines, v_cond, n_cond = _conductor_lines(evse, sess, V)
-            expect_kw = cur * v_cond * n_cond / 1000.0
-            for k in np.flatnonzero(np.abs(expect_kw - rate) > 1e-6 + 1e-9 * np.abs(rate)):
-                out.append(
-                    Violation(
-                        "power_current_mismatch", who, int(k), float(rate[k]), float(expect_kw[k])
-                    )
+                per_unit[s, k] = 1000.0 / (3.0 * V) * cmath.exp(1j * _ANGLE[k])
+            continue
+        lines, v_cond, n_cond = _conductor_lines(evse, sess, V)
+        kw_per_a[s] = v_cond * n_cond / 1000.0
+        for k, z in lines:
+            per_unit[s, k] += z
+        max_a[s] = min(
+            [x for x in (evse.max_current_a, sess.max_current_a) if x is not None], default=np.inf
+        )
+        min_a[s] = max(evse.min_current_a, sess.min_current_a or 0.0)
+        dis_a[s] = min(
+            [
+                x
+                for x in (
+                    evse.max_discharge_current_a or evse.max_current_a,
+                    sess.max_discharge_current_a or sess.max_current_a,
                 )
-            max_a = min(
-                [x for x in (evse.max_current_a, sess.max_current_a) if x is not None],
-                default=np.inf,
-            )
-            min_a = max(evse.min_current_a, sess.min_current_a or 0.0)
-            dis_a = min(
-                [
-                    x
-                    for x in (
-                        evse.max_discharge_current_a or evse.max_current_a,
-                        sess.max_discharge_current_a or sess.max_current_a,
-                    )
-                    if x is not None
-                ],
-                default=np.inf,
-            )
-            for k in np.flatnonzero(cur > max_a + TOL):
-                out.append(Violation("max_current", who, int(k), float(cur[k]), float(max_a)))
-            for k in np.flatnonzero(-cur > dis_a + TOL):
-                out.append(Violation("max_discharge_current", who, int(k), float(-cur[k]), dis_a))
-            mag = np.abs(cur)
-            for k in np.flatnonzero((mag > TOL) & (mag < min_a - TOL)):
-                out.append(Violation("min_current", who, int(k), float(mag[k]), float(min_a)))
-            off_grid = np.abs(cur * 10.0 - np.round(cur * 10.0)) > 1e-6
-            for k in np.flatnonzero(off_grid):
-                out.append(
-                    Violation(
-                        "current_grid_0.1A",
-                        who,
-                        int(k),
-                        float(cur[k]),
-                        float(np.floor(cur[k] * 10.0) / 10.0),
-                    )
-                )
-            for k, z in lines:
-                phase_a[k] += cur * z
-        step_e = rate * overlap * dt_h
-        step_e = np.where(step_e < 0.0, step_e / sess.round_trip_efficiency, step_e)
-        running = np.cumsum(step_e)
-        energy = float(running[-1]) if T else 0.0
-        requested = sess.requested_energy_kwh()
-        if energy > requested + TOL:
-            out.append(Violation("energy", who, None, energy, requested))
-        depth = sess.reserve_depth_kwh()
-        for k in np.flatnonzero(running < -depth - TOL):
-            out.append(Violation("reserve", who, int(k), float(-running[k]), float(depth)))
-        ev_kw += rate * overlap
-        node = evse.parent
+                if x is not None
+            ],
+            default=np.inf,
+        )
+
+    def report(kind: str, mask: np.ndarray, value: np.ndarray, limit: np.ndarray) -> None:
+        for s, k in np.argwhere(mask):
+            out.append(Violation(kind, who[s], int(k), float(value[s, k]), float(limit[s, k])))
+
+    full = np.ones((S, T))
+    edges = grid.start.value + np.arange(T + 1, dtype=np.int64) * (grid.step_s * 1_000_000_000)
+    lo = np.maximum(edges[None, :-1], arr[:, None])
+    hi = np.minimum(edges[None, 1:], dep[:, None])
+    overlap = np.maximum(hi - lo, 0) / (grid.step_s * 1e9)  # fraction of each slot present
+    zero = np.zeros((S, T))
+    report("negative_rate", (rate < -TOL) & ~may_dis[:, None], rate, zero)
+    report("availability", (rate > TOL) & (overlap <= 0.0), rate, zero)
+    report("max_power", rate > max_kw[:, None] + TOL, rate, full * max_kw[:, None])
+    report("max_discharge_power", -rate > dis_kw[:, None] + TOL, -rate, full * dis_kw[:, None])
+    mag_kw = np.abs(rate)
+    dc = is_dc[:, None]
+    report(
+        "min_power",
+        dc & (mag_kw > TOL) & (mag_kw < min_kw[:, None] - TOL),
+        mag_kw,
+        full * min_kw[:, None],
+    )
+    ac = ~dc
+    c0 = np.nan_to_num(cur)
+    expect_kw = c0 * kw_per_a[:, None]
+    report(
+        "power_current_mismatch",
+        ac & (np.abs(expect_kw - rate) > 1e-6 + 1e-9 * np.abs(rate)),
+        rate,
+        expect_kw,
+    )
+    report("max_current", ac & (c0 > max_a[:, None] + TOL), c0, full * max_a[:, None])
+    report("max_discharge_current", ac & (-c0 > dis_a[:, None] + TOL), -c0, full * dis_a[:, None])
+    mag_a = np.abs(c0)
+    report(
+        "min_current",
+        ac & (mag_a > TOL) & (mag_a < min_a[:, None] - TOL),
+        mag_a,
+        full * min_a[:, None],
+    )
+    report(
+        "current_grid_0.1A",
+        ac & (np.abs(c0 * 10.0 - np.round(c0 * 10.0)) > 1e-6),
+        c0,
+        np.floor(c0 * 10.0) / 10.0,
+    )
+    step_e = rate * overlap * dt_h
+    step_e = np.where(step_e < 0.0, step_e / eta[:, None], step_e)
+    running = np.cumsum(step_e, axis=1)
+    energy = running[:, -1] if T else np.zeros(S)
+    for s in np.flatnonzero(energy > requested + TOL):
+        out.append(Violation("energy", who[s], None, float(energy[s]), float(requested[s])))
+    report("reserve", running < -depth[:, None] - TOL, -running, full * depth[:, None])
+    ev_kw = (rate * overlap).sum(axis=0)  # mean EV power of the site per slot
+
+    # loads on every node: each session adds to every node up its parent chain
+    node_pos = {n.id: i for i, n in enumerate(site.nodes)}
+    rows, cols = [], []
+    for s, sess in enumerate(sessions):
+        node = evses[sess.evse].parent
         while node is not None:
-            load_a[node] += phase_a
-            load_kw[node] += rate
+            rows.append(node_pos[node])
+            cols.append(s)
             node = parent[node]
+    member = np.zeros((len(site.nodes), S))
+    member[rows, cols] = 1.0
+    amps = np.where(dc, rate, c0)  # per conductor A (AC), kW (DC)
+    phasor = per_unit[:, :, None] * amps[:, None, :]  # (S, 3, T)
+    node_phasor = np.einsum("ns,slt->nlt", member, phasor)
+    node_kw = member @ rate
+    load_a = {n.id: node_phasor[i] for i, n in enumerate(site.nodes)}
+    load_kw = {n.id: node_kw[i] for i, n in enumerate(site.nodes)}
 
     if forecast is not None:
         base_hi = _series_or_const(forecast.base_load_kw, grid, "max", 0.0)
