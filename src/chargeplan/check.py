@@ -38,6 +38,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .exceptions import Violation
 from .model import Evse, Forecast, Node, Session, Site
@@ -270,12 +271,14 @@ def check_plan(
             rows.append(node_pos[node])
             cols.append(s)
             node = parent[node]
-    member = np.zeros((len(site.nodes), S))
-    member[rows, cols] = 1.0
+    member = sp.csr_matrix(
+        (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+        shape=(len(site.nodes), S),
+    )
     amps = np.where(dc, rate, c0)  # per conductor A (AC), kW (DC)
     phasor = per_unit[:, :, None] * amps[:, None, :]  # (S, 3, T)
-    node_phasor = np.einsum("ns,slt->nlt", member, phasor)
-    node_kw = member @ rate
+    node_phasor = np.asarray(member @ phasor.reshape(S, 3 * T)).reshape(-1, 3, T)
+    node_kw = np.asarray(member @ rate)
     load_a = {n.id: node_phasor[i] for i, n in enumerate(site.nodes)}
     load_kw = {n.id: node_kw[i] for i, n in enumerate(site.nodes)}
 
