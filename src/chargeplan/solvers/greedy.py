@@ -249,7 +249,24 @@ def greedy_fill(
 
 @njit(cache=True)
 def improve_cost(
-    order, slots, price, present, pmax, pmin, coef, path, cap, phasor_line, pidx, plim, pz, acoef, p
+    order,
+    slots,
+    price_imp,
+    price_exp,
+    surplus,
+    usage,
+    present,
+    pmax,
+    pmin,
+    coef,
+    path,
+    cap,
+    phasor_line,
+    pidx,
+    plim,
+    pz,
+    acoef,
+    p,
 ):
     """Local improvement, in place: move each session's energy to cheaper slots.
 
@@ -258,6 +275,12 @@ def improve_cost(
     price drops; the energy of the session is unchanged and the min-current rule kept
     (a slot is emptied or stays at or above the minimum; a new slot starts at the
     minimum or more). ``cap`` and ``pz`` must hold what ``p`` leaves and are updated.
+
+    Prices are marginal: adding energy in a slot costs the export price while PV
+    surplus is left there (``surplus`` minus the EVs' ``usage``, mean kW), else the
+    import price; taking energy away saves the import price where the EVs use more
+    than the surplus, else the export price. ``slots`` gives the order the slots are
+    scanned in (cheapest first); ``usage`` is updated.
     """
     S, T = p.shape
     rows = np.zeros((S, 4), dtype=np.int64)
@@ -276,8 +299,16 @@ def improve_cost(
         while lo < hi:
             t_lo = slots[lo]
             t_hi = slots[hi]
-            if price[t_lo] >= price[t_hi] - 1e-12:
-                break
+            left = surplus[t_lo] - usage[t_lo]
+            p_lo = price_exp[t_lo] if left > _TOL else price_imp[t_lo]
+            from_grid = usage[t_hi] > surplus[t_hi] + _TOL
+            p_hi = price_imp[t_hi] if from_grid else price_exp[t_hi]
+            if p_lo >= p_hi - 1e-12:
+                if not from_grid:
+                    hi -= 1  # t_hi runs on PV surplus: nothing to gain there
+                else:
+                    lo += 1
+                continue
             f_hi = present[s, t_hi]
             if f_hi <= 0.0 or p[s, t_hi] <= _TOL:
                 hi -= 1
@@ -292,6 +323,8 @@ def improve_cost(
             )
             if h > room:
                 h = room
+            if left > _TOL and h > left / f_lo:
+                h = left / f_lo  # only the surplus left is cheap
             if h <= _TOL or (p[s, t_lo] <= _TOL and h < pmin[s] - _TOL):
                 lo += 1
                 continue
@@ -319,6 +352,8 @@ def improve_cost(
             _apply(s, t_hi, -dx, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
             p[s, t_lo] += x
             _apply(s, t_lo, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
+            usage[t_hi] -= dx * f_hi
+            usage[t_lo] += x * f_lo
             if done_hi:
                 hi -= 1
             else:
@@ -538,10 +573,14 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     # fill left exactly that capacity and those phasors)
     price = effective_price(problem, p)
     slots = np.lexsort((np.arange(T), price)).astype(np.int64)
+    usage = (p * problem.present).sum(axis=0)
     improve_cost(
         order,
         slots,
-        price,
+        problem.price_import_per_kwh,
+        np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh),
+        problem.pv_surplus_kw,
+        usage,
         problem.present,
         problem.pmax_kw,
         problem.pmin_kw,
