@@ -120,8 +120,10 @@ def ll_plan(phasor):
 def test_line_to_line_sum_of_magnitudes_bound():
     # linear bound: the two currents add on line L2; 40 A caps their sum
     plan = ll_plan(phasor=False)
-    nc = plan.node_current_a["pod"]
-    np.testing.assert_allclose(nc["L2"], 40)
+    cur = plan.current_a
+    np.testing.assert_allclose(cur["ab"] + cur["bc"], 40)
+    # the exact line current (reported by node_current_a) is below the bound
+    assert (plan.node_current_a["pod"]["L2"] < 40).all()
     v_ll = np.sqrt(3) * 120
     assert plan.kpis["delivered_kwh"] == pytest.approx(40 * v_ll / 1000)
 

@@ -113,19 +113,22 @@ class Plan:
 
     @cached_property
     def node_current_a(self) -> pd.DataFrame:
-        """Current per node and site phase per slot from charging, in A.
+        """Line current per node and site phase per slot from charging, in A.
 
-        Columns are a MultiIndex (node id, phase). Base load and PV are not included.
+        Columns are a MultiIndex (node id, phase). The magnitude of the phasor sum
+        (a line-to-line load counts with its angle), negative rates included; base
+        load and PV are not included.
         """
         p = self.problem
-        load = np.zeros((len(p.node_ids), 3, self.grid.n_slots))
-        phase_a = p.coef[:, :3, None] * self.rate_kw[:, None, :]
+        T = self.grid.n_slots
+        load = np.zeros((len(p.node_ids), 3, T), dtype=complex)
+        phasor = p.acoef[:, :, None] * self.rate_kw[:, None, :]
         for d in range(p.path.shape[1]):
             nodes = p.path[:, d]
             ok = nodes >= 0
-            np.add.at(load, nodes[ok], phase_a[ok])
+            np.add.at(load, nodes[ok], phasor[ok])
         cols = pd.MultiIndex.from_product([list(p.node_ids), list(PHASES)], names=["node", "phase"])
-        return pd.DataFrame(load.reshape(-1, self.grid.n_slots).T, index=self.index, columns=cols)
+        return pd.DataFrame(np.abs(load).reshape(-1, T).T, index=self.index, columns=cols)
 
     @cached_property
     def site_import_kw(self) -> pd.Series:
