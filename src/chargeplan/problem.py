@@ -256,6 +256,13 @@ def _node_current_caps(node: Node, grid: TimeGrid) -> np.ndarray:
     return out
 
 
+def _fraction(edges: np.ndarray, start_ns: int, end_ns: int, step_s: int) -> np.ndarray:
+    """Fraction of each slot (``edges`` in ns) inside ``[start_ns, end_ns)``."""
+    lo = np.maximum(edges[:-1], float(start_ns))
+    hi = np.minimum(edges[1:], float(end_ns))
+    return np.clip((hi - lo) / (step_s * 1e9), 0.0, 1.0)
+
+
 def build_problem(
     site: Site,
     sessions: Sequence[Session],
@@ -319,6 +326,7 @@ def build_problem(
     np.maximum(cap_export, 0.0, out=cap_export)
 
     S = len(sessions)
+    edges = grid.edges_ns().astype(np.float64)
     present = np.zeros((S, T))
     pmax = np.zeros((S, T))
     pmin = np.zeros(S)
@@ -339,7 +347,9 @@ def build_problem(
         e_i = evse_index[sess.evse]
         evse = evses[e_i]
         sess_evse[s] = e_i
-        present[s] = grid.fraction_present(pd.Timestamp(sess.arrival), pd.Timestamp(sess.departure))
+        present[s] = _fraction(
+            edges, pd.Timestamp(sess.arrival).value, pd.Timestamp(sess.departure).value, grid.step_s
+        )
         p = paths[node_index[evse.parent]]
         path[s, : len(p)] = p
         energy[s] = sess.requested_energy_kwh()

@@ -21,8 +21,9 @@ Solver methods
        HiGHS path runs: the MILP when it has at most ``MILP_MAX_BINARIES`` binaries,
        else LP + repair. If HiGHS fails or hits ``time_limit_s``, the greedy plan is
        returned with a :class:`~chargeplan.SolverFallbackWarning`.
-    2. Otherwise greedy runs first. If it leaves energy unmet, the LP (+ repair) runs
-       too, since capacity may allow more (the LP minimises unmet energy first), and
+    2. Otherwise greedy runs first. If it leaves energy unmet beyond what the EVs' own
+       limits and windows make unavoidable, the LP (+ repair) runs too, since capacity
+       may allow more (the LP minimises unmet energy first), and
        the plan with less priority-weighted unmet energy (then lower cost) is kept.
        An LP failure then only means the greedy plan is kept (with the warning).
     The report's ``reason`` says which branch ran.
@@ -261,6 +262,13 @@ def solve(
     g_unmet, g_cost = plan_quality(problem, rate)
     if g_unmet <= 1e-6:
         return rate, report("greedy", "heuristic", "auto: greedy met every request", info)
+    if g_unmet <= info.get("floor_unmet_kwh", -1.0) + 1e-6:
+        return rate, report(
+            "greedy",
+            "heuristic",
+            "auto: greedy left only the energy the EVs' own limits and windows cannot take",
+            info,
+        )
     try:
         lp_rate, lp_info = _run_lp(problem, False, time_limit_s)
     except SolverError as e:

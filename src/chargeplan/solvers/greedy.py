@@ -596,6 +596,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     )
     info["ordering"] = name
     info["weighted_unmet_kwh"], info["cost"] = _quality(problem, p)
+    info["floor_unmet_kwh"] = floor_unmet
     return p, info
 
 
