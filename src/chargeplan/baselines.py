@@ -108,7 +108,7 @@ class _Slot:
 
 def _unit_kw(problem: ProblemArrays) -> np.ndarray:
     """Station grid step of every session in kW: 0.1 A (AC) or 0.1 W (DC)."""
-    return np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)
+    return problem.round_step_kw
 
 
 def _kw_per_a_equivalent(problem: ProblemArrays) -> np.ndarray:

@@ -206,6 +206,11 @@ class ProblemArrays:
     voltage_v: float
 
     @property
+    def round_step_kw(self) -> np.ndarray:
+        """(S,) rate of one station-grid step per session: 0.1 A (AC) or 0.1 W (DC), in kW."""
+        return np.where(self.dc, 1e-4, self.kw_per_a * 0.1)
+
+    @property
     def has_v2g(self) -> bool:
         """True when some session may discharge."""
         return bool((self.dmax_kw > 0.0).any())

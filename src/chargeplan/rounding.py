@@ -191,7 +191,7 @@ def top_up(problem: ProblemArrays, rate_kw: np.ndarray, current_a: np.ndarray) -
     S = problem.n_sessions
     if S == 0:
         return
-    step_kw = np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)
+    step_kw = problem.round_step_kw
     order = np.lexsort((np.arange(S), -problem.priority)).astype(np.int64)
     slots = np.lexsort((np.arange(problem.n_slots), problem.price_import_per_kwh)).astype(np.int64)
     cap = problem.cap - 1e-9

@@ -233,7 +233,7 @@ def build_cvxpy(problem: ProblemArrays) -> CvxpyModel:
     v_pos = np.full(S, -1)
     v_pos[v2g] = np.arange(nv)
     B = len(p.bid_price_per_kwh)
-    step_kw = np.where(p.dc, 1e-4, p.kw_per_a * 0.1)  # rounding step of each session
+    step_kw = p.round_step_kw
     energy = p.energy_kwh
     fc, fd = f[cs, ct], f[ds, dtt]
     c_hi = p.pmax_kw[cs, ct].copy()

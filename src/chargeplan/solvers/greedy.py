@@ -434,7 +434,7 @@ def residual(problem: ProblemArrays, p_init: np.ndarray, *, round_margin: bool =
     """
     rate = np.ascontiguousarray(p_init, dtype=np.float64)
     if round_margin:
-        step = np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)
+        step = problem.round_step_kw
         step_on = np.where(rate < 0.0, step[:, None], 0.0)
     else:
         step_on = np.zeros_like(rate)

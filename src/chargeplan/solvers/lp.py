@@ -173,7 +173,7 @@ def build_lp(
     v_pos[v2g] = np.arange(nv)
     B = len(p.bid_price_per_kwh)
     has_z = p.demand_charge_per_kw > 0.0
-    step_kw = np.where(p.dc, 1e-4, p.kw_per_a * 0.1)  # rounding step of each session
+    step_kw = p.round_step_kw
 
     # column layout
     c_off = 0
