@@ -207,7 +207,9 @@ def _node_rows_share(problem) -> float | None:
         model = build_lp(problem)
         cs, ct = model.c_cells
         ds, dtt = model.d_cells
-        step = np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)  # as build_lp
+        step = getattr(problem, "round_step_kw", None)  # as build_lp
+        if step is None:
+            step = np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)
         t, _ = _timed(lambda: f.node_rows(problem, cs, ct, ds, dtt, step))
         return t
     except Exception:  # internals moved: optional
@@ -734,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
     from importlib.metadata import version
 
     res["machine"]["highspy"] = version("highspy")
+    res["machine"]["git"] = git_state()
     if not args.no_cvxpy:
         import cvxpy
 
@@ -800,11 +803,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def git_state() -> str:
+    """Commit of the library measured, with ``+dirty`` if ``src`` has local changes."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
 def _header(res: dict[str, Any]) -> str:
     m = res["machine"]
     return (
         f"{m['cpu']}, {m['cpu_count']} cores, {m['platform']}; Python {m['python']}, "
         f"numpy {m['numpy']}, highspy {m['highspy']}, cvxpy {m.get('cvxpy', '-')}; "
+        f"chargeplan at commit {m.get('git', 'unknown')}; "
         f"load average {res['load_average_start'][0]:.2f} -> {res['load_average_end'][0]:.2f}"
     )
 
