@@ -17,6 +17,7 @@ __all__ = [
     "TIE_BREAK_PER_KWH",
     "SAFETY",
     "POLYGON_DIRECTIONS",
+    "cells",
     "penalty_weight",
     "node_incidence",
     "lookup",
@@ -31,6 +32,26 @@ TIE_BREAK_PER_KWH = 1e-4
 #: on node rows (A or kW) and on the V2G reserve (kWh). Energy above the request by a
 #: tolerance is taken back after rounding (see rounding._trim_net_energy).
 SAFETY = 1e-5
+
+
+def cells(p: ProblemArrays):
+    """List the LP's cells: charge and discharge cells, V2G sessions and their rows.
+
+    Returns
+    -------
+    cs, ct, ds, dt : numpy.ndarray
+        Session and slot of every cell that may charge / discharge (row-major order).
+    v2g : numpy.ndarray
+        Sessions with a discharge cell.
+    v_pos : numpy.ndarray
+        (S,) position of each session in ``v2g`` (-1 if none).
+    """
+    cs, ct = np.nonzero(p.pmax_kw > 0.0)
+    ds, dt = np.nonzero(p.dmax_kw > 0.0)
+    v2g = np.unique(ds)
+    v_pos = np.full(p.n_sessions, -1)
+    v_pos[v2g] = np.arange(len(v2g))
+    return cs, ct, ds, dt, v2g, v_pos
 
 
 def penalty_weight(p: ProblemArrays) -> float:

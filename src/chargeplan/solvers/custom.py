@@ -46,7 +46,7 @@ from ..exceptions import ChargeplanWarning, SolverError
 from ..problem import ProblemArrays
 from ._formulation import SAFETY as _SAFETY
 from ._formulation import TIE_BREAK_PER_KWH as _TIE_BREAK_PER_KWH
-from ._formulation import node_rows
+from ._formulation import cells, node_rows
 from ._formulation import penalty_weight as _penalty_weight
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -225,13 +225,8 @@ def build_cvxpy(problem: ProblemArrays) -> CvxpyModel:
     S, T = p.n_sessions, p.n_slots
     dt = p.grid.step_h
     f = p.present
-    cs, ct = np.nonzero(p.pmax_kw > 0.0)
-    ds, dtt = np.nonzero(p.dmax_kw > 0.0)
-    nc, nd = len(cs), len(ds)
-    v2g = np.unique(ds)
-    nv = len(v2g)
-    v_pos = np.full(S, -1)
-    v_pos[v2g] = np.arange(nv)
+    cs, ct, ds, dtt, v2g, v_pos = cells(p)
+    nc, nd, nv = len(cs), len(ds), len(v2g)
     B = len(p.bid_price_per_kwh)
     step_kw = p.round_step_kw
     energy = p.energy_kwh

@@ -57,7 +57,7 @@ from ..exceptions import SolverError
 from ..problem import ProblemArrays
 from ._formulation import SAFETY as _SAFETY
 from ._formulation import TIE_BREAK_PER_KWH as _TIE_BREAK_PER_KWH
-from ._formulation import node_rows, penalty_weight
+from ._formulation import cells, node_rows, penalty_weight
 
 __all__ = ["solve_lp", "build_lp", "LpModel"]
 
@@ -164,13 +164,8 @@ def build_lp(
     S, T = p.n_sessions, p.n_slots
     dt = p.grid.step_h
     f = p.present
-    cs, ct = np.nonzero(p.pmax_kw > 0.0)
-    ds, dtt = np.nonzero(p.dmax_kw > 0.0)
-    nc, nd = len(cs), len(ds)
-    v2g = np.unique(ds)
-    nv = len(v2g)
-    v_pos = np.full(S, -1)
-    v_pos[v2g] = np.arange(nv)
+    cs, ct, ds, dtt, v2g, v_pos = cells(p)
+    nc, nd, nv = len(cs), len(ds), len(v2g)
     B = len(p.bid_price_per_kwh)
     has_z = p.demand_charge_per_kw > 0.0
     step_kw = p.round_step_kw
