@@ -121,7 +121,11 @@ def test_auto_takes_the_cheaper_lp_plan_on_a_small_real_day() -> None:
     assert auto.violations() == []
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     seed=st.integers(0, 2**31 - 1),
     n=st.integers(1, 6),
@@ -156,8 +160,13 @@ def test_auto_never_worse_than_greedy(seed: int, n: int, delay: float) -> None:
     auto = cp.optimize(site, sessions, method="auto", **kw)
     assert auto.violations() == []
     g, a = greedy.kpis, auto.kpis
-    # the solvers compare raw rates; rounding to the 0.1 A grid afterwards moves a few Wh
-    tol_kwh = 0.01 * n
+    # auto compares the solvers' plans; rounding each current down to the stations' 0.1 A
+    # grid afterwards loses at most one 0.1 A step per charging cell (then partly given
+    # back), and an LP spreads current over more cells than greedy does
+    step_kwh = 0.1 * 3 * 230.0 / 1000.0 * 1.0  # 0.1 A on 3 phases for one 1 h slot
+    cells = int((auto.power_kw.to_numpy() > 0).sum() + (greedy.power_kw.to_numpy() > 0).sum())
+    tol_kwh = 1e-3 + step_kwh * cells
     assert a["delivered_kwh"] >= g["delivered_kwh"] - tol_kwh
-    if delay == 0.0 and abs(a["delivered_kwh"] - g["delivered_kwh"]) <= tol_kwh:
-        assert a["energy_cost"] <= g["energy_cost"] + 0.4 * tol_kwh
+    same_kwh = 0.01 * n
+    if delay == 0.0 and abs(a["delivered_kwh"] - g["delivered_kwh"]) <= same_kwh:
+        assert a["energy_cost"] <= g["energy_cost"] + 0.4 * same_kwh
