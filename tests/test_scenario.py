@@ -154,6 +154,7 @@ def test_random_scenarios_round_trip_exactly(scenario, zones, extras):
             v2g_bids=[],
             description="random",
             time_limit_s=5.0,
+            delay_cost_per_kwh_h=0.02,
         )
     sc = Scenario(
         site=site,
@@ -466,6 +467,11 @@ BAD = {
         lambda d: d["planning"].update(method="fast"),
         "$.planning.method",
         "The 'method' parameter of optimize must be one of",
+    ),
+    "delay cost": (
+        lambda d: d["planning"].update(delay_cost_per_kwh_h=-0.01),
+        "$.planning.delay_cost_per_kwh_h",
+        "-0.01",
     ),
     "horizon": (
         lambda d: d["planning"].update(horizon="12h10min"),

@@ -112,6 +112,8 @@ class Scenario:
         Solver passed to :func:`chargeplan.optimize`.
     time_limit_s : float, optional
         Time limit of each HiGHS run.
+    delay_cost_per_kwh_h : float, default 0
+        Objective cost of charging later, passed to :func:`chargeplan.optimize`.
     tariff : Tariff, optional
     forecast : Forecast, optional
     v2g_bids : sequence of V2GBid, optional
@@ -148,6 +150,7 @@ class Scenario:
     step: str | int = "15min"
     method: str = "auto"
     time_limit_s: float | None = None
+    delay_cost_per_kwh_h: float = 0.0
     tariff: Tariff | None = None
     forecast: Forecast | None = None
     v2g_bids: Sequence[V2GBid] | None = None
@@ -203,6 +206,16 @@ class Scenario:
                     "$.planning.time_limit_s",
                     f"The 'time_limit_s' parameter of optimize must be > 0. Got {tl!r} instead.",
                     tl,
+                )
+            )
+        dc = self.delay_cost_per_kwh_h
+        if not (_is_real(dc) and math.isfinite(dc) and dc >= 0):
+            problems.append(
+                Problem(
+                    "$.planning.delay_cost_per_kwh_h",
+                    "The 'delay_cost_per_kwh_h' parameter of optimize must be a finite "
+                    f"number >= 0. Got {dc!r} instead.",
+                    dc,
                 )
             )
         problems += self._capability_problems()
@@ -280,6 +293,7 @@ class Scenario:
             v2g_bids=None if self.v2g_bids is None else list(self.v2g_bids),
             method=self.method,
             time_limit_s=self.time_limit_s,
+            delay_cost_per_kwh_h=self.delay_cost_per_kwh_h,
         )
         kwargs.update(overrides)
         try:
@@ -768,6 +782,8 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     }
     if scenario.time_limit_s is not None:
         planning["time_limit_s"] = _jsonable(scenario.time_limit_s)
+    if scenario.delay_cost_per_kwh_h != 0:
+        planning["delay_cost_per_kwh_h"] = _jsonable(scenario.delay_cost_per_kwh_h)
     out["planning"] = planning
     return out
 
@@ -986,6 +1002,7 @@ def scenario_from_dict(data: Mapping[str, Any], *, validate: bool = True) -> Sce
         step=plan_d.get("step", "15min"),
         method=plan_d.get("method", "auto"),
         time_limit_s=plan_d.get("time_limit_s"),
+        delay_cost_per_kwh_h=plan_d.get("delay_cost_per_kwh_h", 0.0),
         tariff=tariff,
         forecast=forecast,
         v2g_bids=bids,
