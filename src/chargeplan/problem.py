@@ -261,11 +261,39 @@ def _node_current_caps(node: Node, grid: TimeGrid) -> np.ndarray:
     return out
 
 
-def _fraction(edges: np.ndarray, start_ns: int, end_ns: int, step_s: int) -> np.ndarray:
-    """Fraction of each slot (``edges`` in ns) inside ``[start_ns, end_ns)``."""
-    lo = np.maximum(edges[:-1], float(start_ns))
-    hi = np.minimum(edges[1:], float(end_ns))
+def _fraction(
+    edges: np.ndarray, start_ns: np.ndarray, end_ns: np.ndarray, step_s: int
+) -> np.ndarray:
+    """Fraction of each slot (``edges`` in ns) inside ``[start_ns, end_ns)``.
+
+    ``start_ns`` and ``end_ns`` broadcast against the slots, e.g. (S, 1) for S windows.
+    """
+    lo = np.maximum(edges[:-1], start_ns)
+    hi = np.minimum(edges[1:], end_ns)
     return np.clip((hi - lo) / (step_s * 1e9), 0.0, 1.0)
+
+
+def _floor_grid(x: float) -> float:
+    """Scalar :func:`floor_to_grid` (0.1 grid), the same float result without numpy."""
+    return math.floor(x / 0.1 + 1e-6) * 0.1
+
+
+def _ceil_grid(x: float) -> float:
+    """Scalar :func:`ceil_to_grid` (0.1 grid), the same float result without numpy."""
+    return math.ceil(x / 0.1 - 1e-6) * 0.1
+
+
+def _ac_phasors(evse: Evse, w: np.ndarray, kpa: float, unit: np.ndarray) -> np.ndarray:
+    """:func:`line_phasors` of an AC session from its phase weights and kW per A."""
+    wiring = evse.phase or ""
+    if (evse.phases or 3) == 1 and "-" in wiring:
+        out = np.zeros(3, dtype=np.complex128)
+        a, b = (PHASES.index(x) for x in wiring.split("-"))
+        z = np.exp(1j * _LL_ANGLE[(a, b)]) / kpa
+        out[a] = z
+        out[b] = -z
+        return out
+    return w / kpa * unit
 
 
 def build_problem(
@@ -332,29 +360,32 @@ def build_problem(
 
     S = len(sessions)
     edges = grid.edges_ns().astype(np.float64)
-    present = np.zeros((S, T))
-    pmax = np.zeros((S, T))
+    arr_ns = np.array([pd.Timestamp(x.arrival).value for x in sessions], dtype=np.float64)
+    dep_ns = np.array([pd.Timestamp(x.departure).value for x in sessions], dtype=np.float64)
+    present = _fraction(edges, arr_ns.reshape(S, 1), dep_ns.reshape(S, 1), grid.step_s)
+    rate_max = np.zeros(S)
+    d_rate_max = np.zeros(S)
+    v2g = np.zeros(S, dtype=bool)
     pmin = np.zeros(S)
     energy = np.zeros(S)
     prio = np.ones(S)
     coef = np.zeros((S, 4))
+    coef[:, 3] = 1.0
     path = np.full((S, depth), -1, dtype=np.int64)
     kw_per_a = np.zeros(S)
     dc = np.zeros(S, dtype=bool)
     sess_evse = np.zeros(S, dtype=np.int64)
-    dmax = np.zeros((S, T))
     dmin = np.zeros(S)
     acoef = np.zeros((S, 3), dtype=np.complex128)
     reserve = np.zeros(S)
     eff = np.ones(S)
     deg = np.zeros(S)
+    dc_amps = 1000.0 / (3.0 * V)
+    unit = np.exp(1j * LINE_ANGLES)
     for s, sess in enumerate(sessions):
         e_i = evse_index[sess.evse]
         evse = evses[e_i]
         sess_evse[s] = e_i
-        present[s] = _fraction(
-            edges, pd.Timestamp(sess.arrival).value, pd.Timestamp(sess.departure).value, grid.step_s
-        )
         p = paths[node_index[evse.parent]]
         path[s, : len(p)] = p
         energy[s] = sess.requested_energy_kwh()
@@ -362,10 +393,10 @@ def build_problem(
         limits_kw = [x for x in (evse.max_power_kw, sess.max_power_kw) if x is not None]
         if evse.dc:
             dc[s] = True
-            coef[s, :3] = 1000.0 / (3.0 * V)
-            rate_max = min(limits_kw)
-            rate_max = float(floor_to_grid(rate_max * 1e4)) / 1e4  # 0.1 W grid
-            rate_min = float(sess.min_power_kw or 0.0)
+            coef[s, :3] = dc_amps
+            acoef[s] = dc_amps * unit
+            r_max = _floor_grid(min(limits_kw) * 1e4) / 1e4  # 0.1 W grid
+            r_min = float(sess.min_power_kw or 0.0)
             d_max = min(
                 x
                 for x in (
@@ -374,22 +405,22 @@ def build_problem(
                 )
                 if x is not None
             )
-            d_max = float(floor_to_grid(d_max * 1e4)) / 1e4
-            d_min = rate_min
+            d_max = _floor_grid(d_max * 1e4) / 1e4
         else:
             w, kpa = evse_phase_weights(evse, sess.phases, V)
             kw_per_a[s] = kpa
             coef[s, :3] = w / kpa
+            acoef[s] = _ac_phasors(evse, w, kpa, unit)
             amps = [x for x in (evse.max_current_a, sess.max_current_a) if x is not None]
             amps += [x / kpa for x in limits_kw]
-            i_max = float(floor_to_grid(min(amps)))
-            i_min = float(ceil_to_grid(max(evse.min_current_a, sess.min_current_a or 0.0)))
+            i_max = _floor_grid(min(amps))
+            i_min = _ceil_grid(max(evse.min_current_a, sess.min_current_a or 0.0))
             if sess.min_power_kw is not None:
-                i_min = max(i_min, float(ceil_to_grid(sess.min_power_kw / kpa)))
-            rate_max = i_max * kpa
-            rate_min = i_min * kpa
+                i_min = max(i_min, _ceil_grid(sess.min_power_kw / kpa))
+            r_max = i_max * kpa
+            r_min = i_min * kpa
             if i_min > i_max:
-                rate_max = 0.0  # cannot charge at all: min above max
+                r_max = 0.0  # cannot charge at all: min above max
             d_amps = [
                 x
                 for x in (
@@ -404,19 +435,20 @@ def build_problem(
                 if x is not None
             ]
             d_amps += [x / kpa for x in d_kw] or [x / kpa for x in limits_kw]
-            d_i_max = float(floor_to_grid(min(d_amps)))
+            d_i_max = _floor_grid(min(d_amps))
             d_max = d_i_max * kpa if d_i_max >= i_min else 0.0
-            d_min = rate_min
-        coef[s, 3] = 1.0
-        acoef[s] = line_phasors(evse, sess.phases, V)
-        pmin[s] = rate_min
-        pmax[s] = np.where(present[s] > 0.0, rate_max, 0.0)
+        pmin[s] = r_min
+        rate_max[s] = r_max
         if sess.v2g and evse.bidirectional:
-            dmax[s] = np.where(present[s] > 0.0, d_max, 0.0)
-            dmin[s] = d_min
+            v2g[s] = True
+            d_rate_max[s] = d_max
+            dmin[s] = r_min
             reserve[s] = sess.reserve_depth_kwh()
         eff[s] = float(sess.round_trip_efficiency)
         deg[s] = float(sess.degradation_cost_per_kwh)
+    here = present > 0.0
+    pmax = np.where(here, rate_max[:, None], 0.0)
+    dmax = np.where(here & v2g[:, None], d_rate_max[:, None], 0.0)
 
     # Lines whose loads are not all collinear (line-to-line loads mixed with other
     # angles, base load included): their current is a phasor sum, and base load or PV
