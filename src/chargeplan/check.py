@@ -279,8 +279,6 @@ def check_plan(
     phasor = per_unit[:, :, None] * amps[:, None, :]  # (S, 3, T)
     node_phasor = np.asarray(member @ phasor.reshape(S, 3 * T)).reshape(-1, 3, T)
     node_kw = np.asarray(member @ rate)
-    load_a = {n.id: node_phasor[i] for i, n in enumerate(site.nodes)}
-    load_kw = {n.id: node_kw[i] for i, n in enumerate(site.nodes)}
 
     if forecast is not None:
         base_hi = _series_or_const(forecast.base_load_kw, grid, "max", 0.0)
@@ -289,52 +287,61 @@ def check_plan(
         net_lo = base_lo - _series_or_const(forecast.pv_kw, grid, "max", 0.0)
     else:
         net_hi = net_lo = np.zeros(T)
-    for node in site.nodes:
-        lim_a = _node_limits_a(node, grid)
-        lim_kw = _series_or_const(node.limit_kw, grid, "min", np.inf)
-        la = load_a[node.id]
-        lk = load_kw[node.id]
-        # line currents: exact phasor magnitude, with the root's base load (balanced, in
-        # phase with each line) at its highest and at its lowest within the slot
-        variants = [np.zeros(T)] if node.parent is not None else [net_hi, net_lo]
-        for ph in range(3):
-            unit = cmath.exp(1j * _ANGLE[ph])
-            worst = np.zeros(T)
-            allowed = lim_a[ph]
-            for net in variants:
-                base = net * 1000.0 / (3.0 * V) * unit
-                worst = np.maximum(worst, np.abs(la[ph] + base))
-                # where base load alone breaks the limit, the plan must only not add to it
-                allowed = np.maximum(allowed, np.abs(base))
-            for k in np.flatnonzero(worst > allowed + TOL + 1e-9 * allowed):
-                out.append(
-                    Violation(
-                        "node_current",
-                        f"node {node.id!r} L{ph + 1}",
-                        int(k),
-                        float(worst[k]),
-                        float(allowed[k]),
-                    )
-                )
-        # total power: import and export direction
-        imp_kw, exp_kw = lim_kw, lim_kw
-        if node.parent is None:
-            imp_kw = np.maximum(lim_kw - net_hi, 0.0)
-            exp_kw = np.maximum(lim_kw + net_lo, 0.0)
-        for k in np.flatnonzero(lk > imp_kw + TOL + 1e-9 * imp_kw):
-            out.append(
-                Violation("node_power", f"node {node.id!r}", int(k), float(lk[k]), float(imp_kw[k]))
+    N = len(site.nodes)
+    lim_a = np.empty((N, 3, T))
+    lim_kw = np.empty((N, T))
+    for i, node in enumerate(site.nodes):
+        lim_a[i] = _node_limits_a(node, grid)
+        lim_kw[i] = _series_or_const(node.limit_kw, grid, "min", np.inf)
+    # line currents: exact phasor magnitudes. The root carries the base load too
+    # (balanced, in phase with each line), at its highest and at its lowest within the
+    # slot; where base load alone breaks the limit, the plan must only not add to it.
+    worst = np.abs(node_phasor)  # (N, 3, T)
+    allowed = lim_a.copy()
+    is_root = np.array([n.parent is None for n in site.nodes])
+    unit = np.array([cmath.exp(1j * _ANGLE[k]) for k in range(3)])[:, None]  # (3, 1)
+    for r in np.flatnonzero(is_root):
+        w_r = np.zeros((3, T))
+        for net in (net_hi, net_lo):
+            base = net[None, :] * (1000.0 / (3.0 * V)) * unit
+            w_r = np.maximum(w_r, np.abs(node_phasor[r] + base))
+            allowed[r] = np.maximum(allowed[r], np.abs(base))
+        worst[r] = w_r
+    for i, ph, k in np.argwhere(worst > allowed + TOL + 1e-9 * allowed):
+        out.append(
+            Violation(
+                "node_current",
+                f"node {site.nodes[i].id!r} L{ph + 1}",
+                int(k),
+                float(worst[i, ph, k]),
+                float(allowed[i, ph, k]),
             )
-        for k in np.flatnonzero(-lk > exp_kw + TOL + 1e-9 * exp_kw):
-            out.append(
-                Violation(
-                    "node_power_export",
-                    f"node {node.id!r}",
-                    int(k),
-                    float(-lk[k]),
-                    float(exp_kw[k]),
-                )
+        )
+    # total power: import and export direction
+    imp_kw = lim_kw.copy()
+    exp_kw = lim_kw.copy()
+    imp_kw[is_root] = np.maximum(lim_kw[is_root] - net_hi, 0.0)
+    exp_kw[is_root] = np.maximum(lim_kw[is_root] + net_lo, 0.0)
+    for i, k in np.argwhere(node_kw > imp_kw + TOL + 1e-9 * imp_kw):
+        out.append(
+            Violation(
+                "node_power",
+                f"node {site.nodes[i].id!r}",
+                int(k),
+                float(node_kw[i, k]),
+                float(imp_kw[i, k]),
             )
+        )
+    for i, k in np.argwhere(-node_kw > exp_kw + TOL + 1e-9 * exp_kw):
+        out.append(
+            Violation(
+                "node_power_export",
+                f"node {site.nodes[i].id!r}",
+                int(k),
+                float(-node_kw[i, k]),
+                float(exp_kw[i, k]),
+            )
+        )
     if site.export_limit_kw is not None:
         allowed_x = np.maximum(site.export_limit_kw, np.maximum(-net_lo, 0.0)) + net_lo
         for k in np.flatnonzero(-ev_kw > allowed_x + TOL):
