@@ -8,7 +8,8 @@ rows and columns that disappeared are relaxed (free row, column fixed at 0) and
 retired (their key is forgotten, so if the key comes back, e.g. a node row that can
 bind again or a session added again under its old code, it is appended afresh with
 all its coefficients), and the bounds and costs that changed are updated in place.
-HiGHS then starts from the previous basis.
+HiGHS then starts from the previous basis. Once retired rows and columns outnumber
+the live ones, the model is loaded afresh (cold).
 
 A new price curve is re-solved cold: hot starts from the old basis after a price
 change were measured erratic (up to 27x slower than cold, design.md section 7).
@@ -82,7 +83,7 @@ class LpSession:
         HiGHS time limit per run.
     """
 
-    #: Re-load cold when the retired rows or columns outnumber the live ones.
+    #: Re-load cold when the retired rows and columns outnumber the live ones.
     MAX_RETIRED_SHARE = 1.0
 
     def __init__(self, time_limit_s: float | None = None) -> None:
@@ -197,14 +198,9 @@ class LpSession:
         gone_r = np.ones(len(self.rows), dtype=bool)
         gone_r[row_pos[row_pos >= 0]] = False
         gone_r &= self.rows.keys >= 0
-        n_live_c = len(self.cols) - self.cols.n_retired - int(gone_c.sum())
-        n_live_r = len(self.rows) - self.rows.n_retired - int(gone_r.sum())
-        retired_c = self.cols.n_retired + int(gone_c.sum())
-        retired_r = self.rows.n_retired + int(gone_r.sum())
-        if retired_c > self.MAX_RETIRED_SHARE * max(n_live_c, 1) or retired_r > (
-            self.MAX_RETIRED_SHARE * max(n_live_r, 1)
-        ):
-            return False, "many relaxed rows or columns: cold", None
+        retired = self.cols.n_retired + self.rows.n_retired + int(gone_c.sum() + gone_r.sum())
+        if retired > self.MAX_RETIRED_SHARE * max(len(self.cols) + len(self.rows) - retired, 1):
+            return False, "many relaxed rows and columns: cold", None
         if gone_c.any():
             idx = np.flatnonzero(gone_c).astype(np.int32)
             zeros = np.zeros(len(idx))
