@@ -169,22 +169,30 @@ class _Incidence:
     def take(self, mask: np.ndarray) -> _Incidence:
         return _Incidence(self.sess[mask], self.row[mask], self.coef[mask], self.n, self.S)
 
-    def matrix(self, values=None) -> sp.csr_matrix:
-        """(n, S) sparse matrix of the load per kW (or ``values``)."""
-        v = self.coef if values is None else values
-        return sp.csr_matrix((v, (self.row, self.sess)), shape=(self.n, self.S))
+    @cached_property
+    def load(self) -> sp.csr_matrix:
+        """(n, S) sparse matrix of the load per kW."""
+        return sp.csr_matrix((self.coef, (self.row, self.sess)), shape=(self.n, self.S))
+
+    @cached_property
+    def member(self) -> sp.csr_matrix:
+        """(n, S) sparse matrix: 1 where a session loads a row."""
+        ones = np.ones(len(self.row))
+        return sp.csr_matrix((ones, (self.row, self.sess)), shape=(self.n, self.S))
 
     def on(self, cells: _Cells) -> np.ndarray:
         """(n, T) bool: some cell loads the row in the slot."""
-        return (self.matrix(np.ones(len(self.row))) @ cells.on) > 0.0
+        if not len(self.row) or not len(cells.s):
+            return np.zeros((self.n, cells.on.shape[1]), dtype=bool)
+        return (self.member @ cells.on) > 0.0
 
     def sum(self, w: np.ndarray) -> np.ndarray:
         """(n, T) sums of ``coef * w[s, t]`` over the sessions on each row."""
-        return np.asarray(self.matrix() @ w)
+        return np.asarray(self.load @ w)
 
     def cells_on(self, bad: np.ndarray, cells: _Cells) -> np.ndarray:
         """Cells (bool per cell) on a row and slot marked in ``bad`` ((n, T) bool)."""
-        hit = self.matrix(np.ones(len(self.row))).T @ bad.astype(np.float64)
+        hit = self.member.T @ bad.astype(np.float64)
         return np.asarray(hit)[cells.s, cells.t] > 0.0
 
     def entries(self, cells: _Cells, keep: np.ndarray):
@@ -294,7 +302,7 @@ def node_rows(
 
     # signed linear rows (collinear lines and kW rows)
     lin = inc.take(~special[inc.row])
-    on_c, on_d = lin.on(c), (lin.on(d) if nd else np.zeros((n, T), bool))
+    on_c, on_d = lin.on(c), lin.on(d)
     there = (on_c | on_d) & finite
     if there.any():
         room = cap - (lin.sum(d.step) if nd else 0.0) - SAFETY
@@ -324,7 +332,7 @@ def node_rows(
     if not special.any():
         return NodeRows(blocks, c_off, d_off, pruned)
     spc = inc.take(special[inc.row])
-    on_d = spc.on(d) if nd else np.zeros((n, T), bool)
+    on_d = spc.on(d)
     there = (spc.on(c) | on_d) & finite
     if not there.any():
         return NodeRows(blocks, c_off, d_off, pruned)
