@@ -125,25 +125,20 @@ class NodeRows:
 
 
 class _Cells:
-    """Charge (or discharge) cells as dense (S, T) maps, and the cells of each session."""
+    """Charge (or discharge) cells as a dense (S, T) map, and the cells of each session.
+
+    ``hi`` is the (S, T) rate limit: 0 wherever there is no cell when the cells are
+    those of :func:`cells` (and otherwise an upper bound, which is all ``hi`` is used
+    for); ``step`` is the (S,) rounding step of each session.
+    """
 
     def __init__(self, s_idx, t_idx, rate_max, step_kw, S: int, T: int) -> None:
         self.s, self.t = s_idx, t_idx
         self.on = np.zeros((S, T))
         self.on[s_idx, t_idx] = 1.0
-        self._rate_max, self._step_kw = rate_max, step_kw
+        self.hi, self.step = rate_max, step_kw
         self.count = np.bincount(s_idx, minlength=S)
         self.start = np.cumsum(self.count) - self.count
-
-    @cached_property
-    def hi(self) -> np.ndarray:
-        """(S, T) largest rate of each cell (0 elsewhere)."""
-        return self._rate_max * self.on
-
-    @cached_property
-    def step(self) -> np.ndarray:
-        """(S, T) one rounding step of each cell (0 elsewhere)."""
-        return self._step_kw[:, None] * self.on
 
     @cached_property
     def order(self) -> np.ndarray:
@@ -189,6 +184,15 @@ class _Incidence:
     def sum(self, w: np.ndarray) -> np.ndarray:
         """(n, T) sums of ``coef * w[s, t]`` over the sessions on each row."""
         return np.asarray(self.load @ w)
+
+    def margin(self, cells: _Cells) -> np.ndarray:
+        """(n, T) sums of ``coef * step[s]`` over the cells on each row and slot."""
+        if not len(self.row) or not len(cells.s):
+            return np.zeros((self.n, cells.on.shape[1]))
+        m = sp.csr_matrix(
+            (self.coef * cells.step[self.sess], (self.row, self.sess)), shape=(self.n, self.S)
+        )
+        return np.asarray(m @ cells.on)
 
     def cells_on(self, bad: np.ndarray, cells: _Cells) -> np.ndarray:
         """Cells (bool per cell) on a row and slot marked in ``bad`` ((n, T) bool)."""
@@ -305,7 +309,7 @@ def node_rows(
     on_c, on_d = lin.on(c), lin.on(d)
     there = (on_c | on_d) & finite
     if there.any():
-        room = cap - (lin.sum(d.step) if nd else 0.0) - SAFETY
+        room = cap - lin.margin(d) - SAFETY
         c_off |= lin.cells_on(there & (room < 0.0), c)
         upper = np.maximum(room, 0.0)
         keep = there
@@ -318,7 +322,7 @@ def node_rows(
     if nd:
         there = on_d & finite
         if there.any():
-            room = cap_x - lin.sum(c.step) - SAFETY
+            room = cap_x - lin.margin(c) - SAFETY
             d_off |= lin.cells_on(there & (room < 0.0), d)
             upper = np.maximum(room, 0.0)
             keep = there
@@ -387,18 +391,20 @@ def node_rows(
     proj = (values[:, None] * rot[None, :]).real  # (G, M): charge; discharge is -proj
     pos_p, neg_p = np.maximum(proj, 0.0), np.maximum(-proj, 0.0)
     pair, pair_inv = np.unique(spc.row * G + group, return_inverse=True)
-    by_pair = sp.csr_matrix((np.ones(len(group)), (pair_inv, spc.sess)), shape=(len(pair), S))
-
     sp_of = np.cumsum(special) - 1  # number of each special row among them
 
-    def per_line(w: np.ndarray, table: np.ndarray) -> np.ndarray:
-        """(M, L): sums of ``w`` (an (S, T) map) by row, slot and value, times ``table``."""
+    def per_line(weight: np.ndarray, w: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """(M, L): sums of ``weight[s] * w[s, t]`` by row, slot and value, times ``table``."""
+        by_pair = sp.csr_matrix((weight[spc.sess], (pair_inv, spc.sess)), shape=(len(pair), S))
         s = np.zeros((int(special.sum()), T, G))
         s[sp_of[pair // G], :, pair % G] = np.asarray(by_pair @ w)
         return (s[sp_of[i_of], t_of] @ table).T
 
-    margin = per_line(c.step, neg_p) + (per_line(d.step, pos_p) if nd else 0.0)
-    reach = per_line(c.hi, pos_p) + (per_line(d.hi, neg_p) if nd else 0.0) if prune else None
+    ones = np.ones(S)
+    margin = per_line(c.step, c.on, neg_p) + (per_line(d.step, d.on, pos_p) if nd else 0.0)
+    reach = None
+    if prune:
+        reach = per_line(ones, c.hi, pos_p) + (per_line(ones, d.hi, neg_p) if nd else 0.0)
     for v, net in enumerate(variants):
         base = np.where(is_root, net[t_of] * amps_per_kw, 0.0) * unit  # (L,) complex
         # base alone at or above the polygon: nothing may be added on that line and slot

@@ -225,10 +225,12 @@ def build_lp(
     hi = np.full(n_cols, np.inf)
     energy = p.energy_kwh
     # c
-    cost[c_off:d_off] = _TIE_BREAK_PER_KWH * (ct + 1) / T * f[cs, ct] * dt
+    fc, fd = f[cs, ct], f[ds, dtt]  # present fraction of each cell
+    i_c, i_d = c_off + np.arange(nc), d_off + np.arange(nd)  # their columns
+    cost[c_off:d_off] = _TIE_BREAK_PER_KWH * (ct + 1) / T * fc * dt
     hi[c_off:d_off] = p.pmax_kw[cs, ct]
     # d
-    cost[d_off:u_off] = p.degradation_per_kwh[ds] * f[ds, dtt] * dt
+    cost[d_off:u_off] = p.degradation_per_kwh[ds] * fd * dt
     hi[d_off:u_off] = p.dmax_kw[ds, dtt]
     # u
     cost[u_off:imp_off] = penalty_weight(p) * p.priority
@@ -262,8 +264,8 @@ def build_lp(
     b = _Builder()
     # energy rows
     r0 = b.add_rows(energy, energy, 1, code, 0)
-    b.add(r0 + cs, c_off + np.arange(nc), f[cs, ct] * dt)
-    b.add(r0 + ds, d_off + np.arange(nd), -f[ds, dtt] * dt / p.efficiency[ds])
+    b.add(r0 + cs, i_c, fc * dt)
+    b.add(r0 + ds, i_d, -fd * dt / p.efficiency[ds])
     b.add(r0 + np.arange(S), u_off + np.arange(S), 1.0)
 
     # node rows (linear, phasor polygon or sum of magnitudes; see _formulation.node_rows)
@@ -297,18 +299,18 @@ def build_lp(
     t_all = np.arange(T)
     b.add(r_bal + t_all, imp_off + t_all, 1.0)
     b.add(r_bal + t_all, exp_off + t_all, -1.0)
-    b.add(r_bal + ct, c_off + np.arange(nc), -f[cs, ct])
-    b.add(r_bal + dtt, d_off + np.arange(nd), f[ds, dtt])
+    b.add(r_bal + ct, i_c, -fc)
+    b.add(r_bal + dtt, i_d, fd)
     if np.isfinite(p.export_limit_kw) and nd:
         # EVs may push export to max(limit, PV export) at most: sum (d - c) f <= X - margin
         low = p.net_base_low_kw
         x_cap = np.maximum(p.export_limit_kw, np.maximum(-low, 0.0)) + low
-        c_margin = np.bincount(ct, weights=step_kw[cs] * f[cs, ct], minlength=T)
+        c_margin = np.bincount(ct, weights=step_kw[cs] * fc, minlength=T)
         room = x_cap - c_margin - _SAFETY
         r_x = b.add_rows(np.full(T, -np.inf), np.maximum(room, 0.0), 4, 0, np.arange(T))
         hi[d_off + np.flatnonzero(room[dtt] < 0.0)] = 0.0
-        b.add(r_x + ct, c_off + np.arange(nc), -f[cs, ct])
-        b.add(r_x + dtt, d_off + np.arange(nd), f[ds, dtt])
+        b.add(r_x + ct, i_c, -fc)
+        b.add(r_x + dtt, i_d, fd)
     if has_z:
         r_dem = b.add_rows(np.full(T, -np.inf), np.full(T, p.peak_already_kw), 5, 0, np.arange(T))
         b.add(r_dem + t_all, imp_off + t_all, 1.0)
@@ -333,7 +335,7 @@ def build_lp(
             c_off + np.nonzero(vc_mask)[0],
             -f[cs[vc_mask], ct[vc_mask]] * dt,
         )
-        b.add(r_e + v_pos[ds] * T + dtt, d_off + np.arange(nd), f[ds, dtt] * dt / p.efficiency[ds])
+        b.add(r_e + v_pos[ds] * T + dtt, i_d, fd * dt / p.efficiency[ds])
 
     # bids
     if B:
