@@ -199,8 +199,8 @@ def _direct_parts(problem, time_limit_s: float | None, options: dict | None) -> 
     }
 
 
-def _node_rows_share(problem) -> float | None:
-    """Seconds of ``_formulation.node_rows`` inside ``build_lp`` (internal; optional)."""
+def _node_rows_info(problem) -> dict[str, Any] | None:
+    """``_formulation.node_rows`` inside ``build_lp``: seconds, rows kept and left out."""
     try:
         from chargeplan.solvers import _formulation as f
 
@@ -210,10 +210,29 @@ def _node_rows_share(problem) -> float | None:
         step = getattr(problem, "round_step_kw", None)  # as build_lp
         if step is None:
             step = np.where(problem.dc, 1e-4, problem.kw_per_a * 0.1)
-        t, _ = _timed(lambda: f.node_rows(problem, cs, ct, ds, dtt, step))
-        return t
+        times = []
+        for _ in range(3):
+            t, rows = _timed(lambda: f.node_rows(problem, cs, ct, ds, dtt, step))
+            times.append(t)
+        return {
+            "seconds": median(times),
+            "kept": int(sum(len(b.upper) for b in rows.blocks)),
+            "pruned": int(getattr(rows, "pruned", 0)),
+        }
     except Exception:  # internals moved: optional
         return None
+
+
+def _unpruned(problem, repeats: int) -> dict[str, Any] | None:
+    """Size and build time of the model with every node row (no pruning), for reference."""
+    try:
+        times = []
+        for _ in range(repeats):
+            t, model = _timed(lambda: build_lp(problem, prune_rows=False))
+            times.append(t)
+    except TypeError:  # no pruning in this version
+        return None
+    return {"n_rows": model.n_rows, "nnz": int(model.matrix.nnz), "build_ms": _ms(times)}
 
 
 def bench_direct(
@@ -476,9 +495,14 @@ def run_case(
     if case.n <= 1000:  # warm-up: first HiGHS call of a size allocates
         solve_lp(problem, repair=False, time_limit_s=time_limit_s)
     direct = bench_direct(problem, reps, time_limit_s, e2e=case.n <= 1000)
-    node_rows_s = _node_rows_share(problem)
-    if node_rows_s is not None:
-        direct["node_rows_ms"] = node_rows_s * 1e3
+    nr = _node_rows_info(problem)
+    if nr is not None:
+        direct["node_rows_ms"] = nr["seconds"] * 1e3
+        direct["node_rows_kept"] = nr["kept"]
+        direct["node_rows_pruned"] = nr["pruned"]
+    unpruned = _unpruned(problem, reps)
+    if unpruned is not None:
+        direct["unpruned"] = unpruned
     out: dict[str, Any] = {
         "scenario": case.name,
         "n_sessions": case.n,
@@ -883,38 +907,95 @@ def report_md(res: dict[str, Any], header: str, body: str) -> str:
             "",
             *notes,
             "",
-            *NOTES,
+            *reading_notes(res),
             "",
         ]
     )
 
 
-NOTES = [
-    "Reading the results:",
-    "",
-    "- *build* is mostly `_formulation.node_rows`: the scenarios have line-to-line "
-    "EVSEs, so every line with such loads is bounded by the 48-side phasor polygon (up "
-    "to 48 row blocks, each a scipy.sparse matrix, per node line and slot, before the "
-    "directions outside the load cone are dropped). On `loose` the HiGHS solve is short "
-    "(few iterations), so build is a large share: the 5 % target is only reachable "
-    "where HiGHS itself is slow (congested N >= 1 000).",
-    "- cvxpy's overhead over the direct path is its canonicalisation (the model "
-    "construction costs about the same as `build_lp`); where HiGHS dominates, the ratio "
-    "is set by how fast HiGHS solves the model as cvxpy passes it, which on `congested` "
-    "was slower than the direct model (different row order / scaling; same objective).",
-    "- The warm LpSession re-solve rebuilds the whole LpModel with `build_lp` and maps "
-    "every key before editing the loaded model; HiGHS itself needs a small fraction of "
-    "the cold iterations. Where HiGHS is fast (`loose`), the rebuild caps the speed-up: "
-    "building only the new session's rows and columns would lift it towards the "
-    "HiGHS-only ratio.",
-    "- `congested` N = 5 000 (284 570 rows) is out of reach of the default dual "
-    "simplex within minutes; IPM without crossover solved it (see above). The Replanner "
-    'and `method="lp"` use the default, so at that size the greedy path (or a time '
-    "limit with the auto fallback) is what a CSMS should use.",
-    "- The scenario generator has no V2G sessions; `loose-v2g` is a variant built here "
-    "(see the set-up) so the V2G formulation (discharge, state of energy, export rows) "
-    "is timed too.",
-]
+def reading_notes(res: dict[str, Any]) -> list[str]:
+    """How to read the results, with the numbers taken from them."""
+    cases = {(c["scenario"], c["n_sessions"]): c for c in res["cases"]}
+    out = ["Reading the results:", ""]
+    kept = [
+        (k, c["direct"])
+        for k, c in cases.items()
+        if c["direct"].get("node_rows_pruned") is not None
+    ]
+    if kept:
+        none_left = [f"{k[0]} N={k[1]}" for k, d in kept if d["node_rows_kept"] == 0]
+        some = [
+            f"{k[0]} N={k[1]} {d['node_rows_kept']:,} of "
+            f"{d['node_rows_kept'] + d['node_rows_pruned']:,}"
+            for k, d in kept
+            if d["node_rows_kept"]
+        ]
+        out.append(
+            "- Node rows that can never bind (their left-hand side stays below the bound "
+            "with every rate at its maximum) are left out of both the HiGHS and the cvxpy "
+            "model, so both solve the same LP, with the same optimum as with every row "
+            "(`tests/test_lp_pruning.py` checks that; *obj. rel. diff* compares the two "
+            "paths). No node row is left in "
+            f"{', '.join(none_left) or 'no case'}; node rows kept: "
+            f"{'; '.join(some) or 'none'}. The kept rows are built from per-row sums over "
+            "(S, T) maps (one COO block per base-load variant for the 48-side phasor "
+            "polygon), so *build* no longer grows with the rows left out."
+        )
+    c = cases.get(("loose", 1000))
+    if c and c.get("cvxpy", {}).get("e2e_ms") and c["direct"].get("run_ms"):
+        d, cv = c["direct"], c["cvxpy"]
+        run, e2e = _med(d["run_ms"]), _med(d["total_ms"])
+        over = _med(cv["e2e_ms"]) - _med(cv["highs_ms"])
+        out.append(
+            "- cvxpy's overhead over the direct path is its model construction and "
+            "canonicalisation; both hand HiGHS the same LP (cvxpy in its own row order "
+            "and scaling). Where HiGHS dominates "
+            f"the direct path (loose N=1000: HiGHS {run:,.1f} of the {e2e:,.1f} ms its "
+            "steps take), the "
+            "ratio is about 1 + cvxpy's overhead / the direct time: for 3x, cvxpy's "
+            f"overhead there ({over:,.1f} ms) would have to be twice the direct path's "
+            "whole time. Leaving out the rows that never bind shrinks cvxpy's model and "
+            "canonicalisation as much as the direct build (both solve the same, smaller "
+            "LP). On "
+            "`congested` the ratio is set by how fast HiGHS solves the model as cvxpy "
+            "passes it (different row order / scaling; same objective)."
+        )
+    for w in res.get("warm", []):
+        if w["n_sessions"] != 1000 or w["scenario"] != "loose":
+            continue
+        lp = w["lp_session"]
+        pw = lp["warm_parts_ms"]
+        out.append(
+            "- The warm LpSession re-solve rebuilds the LpModel with `build_lp` "
+            f"({pw['build']:.1f} ms at loose N=1000), finds every key in a sorted index "
+            "of the loaded model, appends the new rows and columns with their "
+            "coefficients in one call each and sends HiGHS only the bounds and costs "
+            f"that changed ({pw['other']:.1f} ms with reading the solution); HiGHS needs "
+            f"{lp['iterations_warm']} of the {lp['iterations_cold']} cold iterations. Rows "
+            "and columns that disappear are relaxed and their keys retired, so a key "
+            "that comes back is loaded afresh."
+        )
+    big = cases.get(("congested", 5000))
+    if big and not big["direct"].get("run_ms"):
+        d = big["direct"]
+        ipm = big.get("direct_ipm") or {}
+        ipm_txt = (
+            f"; IPM without crossover solved it in {_med(ipm['run_ms']) / 1e3:,.0f} s"
+            if ipm.get("run_ms")
+            else ""
+        )
+        out.append(
+            f"- `congested` N = 5 000 ({d.get('n_rows', 0):,} rows) is out of reach of the "
+            f"default dual simplex within {big['time_limit_s']:.0f} s{ipm_txt}. The "
+            'Replanner and `method="lp"` use the default, so at that size the greedy path '
+            "(or a time limit with the auto fallback) is what a CSMS should use."
+        )
+    out.append(
+        "- The scenario generator has no V2G sessions; `loose-v2g` is a variant built here "
+        "(see the set-up) so the V2G formulation (discharge, state of energy, export rows) "
+        "is timed too."
+    )
+    return out
 
 
 def where_time_goes(res: dict[str, Any]) -> list[str]:
@@ -944,10 +1025,22 @@ def where_time_goes(res: dict[str, Any]) -> list[str]:
         txt = ", ".join(f"{k} {100 * v / tot:.0f} %" for k, v in parts.items())
         nr = d.get("node_rows_ms")
         nr_txt = (
-            f"; node-limit rows take {nr:.0f} of the {parts['build']:.0f} ms of build"
+            f"; node-limit rows take {nr:.1f} of the {parts['build']:.1f} ms of build"
             if nr is not None
             else ""
         )
+        if d.get("node_rows_kept") is not None:
+            nr_txt += (
+                f" ({d['node_rows_kept']:,} node rows kept, {d['node_rows_pruned']:,} left "
+                "out as never binding"
+            )
+            up = d.get("unpruned")
+            if up:
+                nr_txt += (
+                    f"; with every node row: {up['n_rows']:,} rows, {up['nnz']:,} nnz, "
+                    f"build {_med(up['build_ms']):.1f} ms"
+                )
+            nr_txt += ")"
         cv = c.get("cvxpy", {})
         cv_txt = ""
         if cv.get("e2e_ms") and cv["e2e_ms"]["median_ms"]:

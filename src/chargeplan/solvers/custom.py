@@ -132,9 +132,11 @@ class CvxpyModel:
         ``"bids"``, ``"tie_break"`` (their sum is the objective as built).
     groups : dict of str to cvxpy.Constraint
         The constraints by name (``"energy"``, ``"node_import"``, ``"node_export"``,
-        ``"one_mode"``, ``"balance"``, ``"export_limit"``, ``"demand"``, ``"soe_first"``,
-        ``"soe"``, ``"bid_members"``, ``"bid_total"``, ``"bid_commitment"``; only those
-        the problem needs), e.g. for their duals.
+        ``"node_magnitude"``, ``"node_phasor_0"``, ``"node_phasor_1"``, ``"one_mode"``,
+        ``"balance"``, ``"export_limit"``, ``"demand"``, ``"soe_first"``, ``"soe"``,
+        ``"bid_members"``, ``"bid_total"``, ``"bid_commitment"``; only those the
+        problem needs: node rows that can never bind are left out, as in the HiGHS
+        LP), e.g. for their duals.
     constraints : list of cvxpy.Constraint
         Every constraint (the values of ``groups``, plus any the user appends).
     objective : cvxpy.Expression

@@ -14,7 +14,9 @@ Constraints
     every node row (L1, L2, L3 current, total kW) and slot, both directions:
     ``sum coef (c - d) <= cap`` and ``sum coef (d - c) <= cap_export``; lines whose
     loads are not collinear (line-to-line loads) keep the exact line phasor inside an
-    inner polygon of 48 sides (see :func:`._formulation.node_rows`);
+    inner polygon of 48 sides (see :func:`._formulation.node_rows`); node rows that
+    can never bind (their left-hand side stays below the bound with every rate at its
+    upper bound) are left out, which leaves the optimum unchanged;
     site balance: ``imp - exp = base - pv + sum (c - d) f``;
     EVs never push export above ``max(export limit, PV export)``;
     ``imp - z <= peak_already``;
@@ -100,19 +102,21 @@ def key(kind: int, a, b) -> np.ndarray:
     Sessions are identified by a code that survives re-planning (see
     :class:`chargeplan.Replanner`), so a warm start can map the previous basis.
     """
+    kind = np.asarray(kind, dtype=np.int64)
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    return (np.int64(kind) << np.int64(52)) + (a << np.int64(20)) + b
+    return (kind << np.int64(52)) + (a << np.int64(20)) + b
 
 
 _NODE_BLOCK_KIND = {"node_import": 20, "node_export": 21, "node_magnitude": 22}
 
 
 def _block_kind(name: str) -> int:
+    """Row kind of a node block; a phasor row adds its polygon direction to it."""
     if name in _NODE_BLOCK_KIND:
         return _NODE_BLOCK_KIND[name]
-    _, _, v, m = name.split("_")  # node_phasor_{v}_{m}
-    return 100 + int(v) * 64 + int(m)
+    _, _, v = name.split("_")  # node_phasor_{v}
+    return 100 + int(v) * 64
 
 
 class _Builder:
@@ -144,7 +148,11 @@ class _Builder:
 
 
 def build_lp(
-    problem: ProblemArrays, *, integer: bool = False, session_codes: np.ndarray | None = None
+    problem: ProblemArrays,
+    *,
+    integer: bool = False,
+    session_codes: np.ndarray | None = None,
+    prune_rows: bool = True,
 ) -> LpModel:
     """Build the LP (or MILP with ``integer=True``) of the module docstring.
 
@@ -155,6 +163,9 @@ def build_lp(
         Add binaries for the min-current rule.
     session_codes : (S,) int array, optional
         Stable code of each session for the row and column keys (default: its index).
+    prune_rows : bool, default True
+        Leave out node rows that can never bind (see :func:`._formulation.node_rows`);
+        the optimum is the same either way.
 
     Returns
     -------
@@ -214,10 +225,12 @@ def build_lp(
     hi = np.full(n_cols, np.inf)
     energy = p.energy_kwh
     # c
-    cost[c_off:d_off] = _TIE_BREAK_PER_KWH * (ct + 1) / T * f[cs, ct] * dt
+    fc, fd = f[cs, ct], f[ds, dtt]  # present fraction of each cell
+    i_c, i_d = c_off + np.arange(nc), d_off + np.arange(nd)  # their columns
+    cost[c_off:d_off] = _TIE_BREAK_PER_KWH * (ct + 1) / T * fc * dt
     hi[c_off:d_off] = p.pmax_kw[cs, ct]
     # d
-    cost[d_off:u_off] = p.degradation_per_kwh[ds] * f[ds, dtt] * dt
+    cost[d_off:u_off] = p.degradation_per_kwh[ds] * fd * dt
     hi[d_off:u_off] = p.dmax_kw[ds, dtt]
     # u
     cost[u_off:imp_off] = penalty_weight(p) * p.priority
@@ -251,26 +264,24 @@ def build_lp(
     b = _Builder()
     # energy rows
     r0 = b.add_rows(energy, energy, 1, code, 0)
-    b.add(r0 + cs, c_off + np.arange(nc), f[cs, ct] * dt)
-    b.add(r0 + ds, d_off + np.arange(nd), -f[ds, dtt] * dt / p.efficiency[ds])
+    b.add(r0 + cs, i_c, fc * dt)
+    b.add(r0 + ds, i_d, -fd * dt / p.efficiency[ds])
     b.add(r0 + np.arange(S), u_off + np.arange(S), 1.0)
 
     # node rows (linear, phasor polygon or sum of magnitudes; see _formulation.node_rows)
-    rows = node_rows(p, cs, ct, ds, dtt, step_kw)
+    rows = node_rows(p, cs, ct, ds, dtt, step_kw, prune=prune_rows)
     hi[c_off + np.flatnonzero(rows.c_off)] = 0.0
     hi[d_off + np.flatnonzero(rows.d_off)] = 0.0
     for block in rows.blocks:
         r = b.add_rows(
-            np.full(len(block.upper), -np.inf),
+            np.full(block.n_rows, -np.inf),
             block.upper,
-            _block_kind(block.name),
+            _block_kind(block.name) + block.sub,
             block.keys // T,
             block.keys % T,
         )
-        m = block.a_c.tocoo()
-        b.add(r + m.row, c_off + m.col, m.data)
-        m = block.a_d.tocoo()
-        b.add(r + m.row, d_off + m.col, m.data)
+        b.add(r + block.c_rows, c_off + block.c_cells, block.c_vals)
+        b.add(r + block.d_rows, d_off + block.d_cells, block.d_vals)
 
     # convex hull of "charge or discharge" in every V2G cell: c / pmax + d / dmax <= 1
     if nd:
@@ -288,18 +299,18 @@ def build_lp(
     t_all = np.arange(T)
     b.add(r_bal + t_all, imp_off + t_all, 1.0)
     b.add(r_bal + t_all, exp_off + t_all, -1.0)
-    b.add(r_bal + ct, c_off + np.arange(nc), -f[cs, ct])
-    b.add(r_bal + dtt, d_off + np.arange(nd), f[ds, dtt])
+    b.add(r_bal + ct, i_c, -fc)
+    b.add(r_bal + dtt, i_d, fd)
     if np.isfinite(p.export_limit_kw) and nd:
         # EVs may push export to max(limit, PV export) at most: sum (d - c) f <= X - margin
         low = p.net_base_low_kw
         x_cap = np.maximum(p.export_limit_kw, np.maximum(-low, 0.0)) + low
-        c_margin = np.bincount(ct, weights=step_kw[cs] * f[cs, ct], minlength=T)
+        c_margin = np.bincount(ct, weights=step_kw[cs] * fc, minlength=T)
         room = x_cap - c_margin - _SAFETY
         r_x = b.add_rows(np.full(T, -np.inf), np.maximum(room, 0.0), 4, 0, np.arange(T))
         hi[d_off + np.flatnonzero(room[dtt] < 0.0)] = 0.0
-        b.add(r_x + ct, c_off + np.arange(nc), -f[cs, ct])
-        b.add(r_x + dtt, d_off + np.arange(nd), f[ds, dtt])
+        b.add(r_x + ct, i_c, -fc)
+        b.add(r_x + dtt, i_d, fd)
     if has_z:
         r_dem = b.add_rows(np.full(T, -np.inf), np.full(T, p.peak_already_kw), 5, 0, np.arange(T))
         b.add(r_dem + t_all, imp_off + t_all, 1.0)
@@ -324,7 +335,7 @@ def build_lp(
             c_off + np.nonzero(vc_mask)[0],
             -f[cs[vc_mask], ct[vc_mask]] * dt,
         )
-        b.add(r_e + v_pos[ds] * T + dtt, d_off + np.arange(nd), f[ds, dtt] * dt / p.efficiency[ds])
+        b.add(r_e + v_pos[ds] * T + dtt, i_d, fd * dt / p.efficiency[ds])
 
     # bids
     if B:
