@@ -170,3 +170,31 @@ def test_auto_never_worse_than_greedy(seed: int, n: int, delay: float) -> None:
     same_kwh = 0.01 * n
     if delay == 0.0 and abs(a["delivered_kwh"] - g["delivered_kwh"]) <= same_kwh:
         assert a["energy_cost"] <= g["energy_cost"] + 0.4 * same_kwh
+
+
+# -- the Replanner takes the delay cost too ---------------------------------------------
+@pytest.mark.parametrize(("delay", "slot"), [(0.0, 2), (0.006, 0)])
+def test_replanner_delay_cost_matches_optimize(delay: float, slot: int) -> None:
+    from chargeplan.replan import Replanner
+
+    ev = cp.Session("s1", "e1", T0, T0 + pd.Timedelta("3h"), energy_kwh=KW)
+    tariff = _prices([0.20, 0.30, 0.19])
+    rp = Replanner(
+        _one_ev_site(),
+        [ev],
+        start=T0,
+        horizon="3h",
+        step="1h",
+        tariff=tariff,
+        delay_cost_per_kwh_h=delay,
+    )
+    plan = rp.plan()
+    expected = np.zeros(3)
+    expected[slot] = KW
+    np.testing.assert_allclose(plan.power_kw["e1"].to_numpy(), expected, atol=1e-3)
+    assert plan.sessions.loc["s1", "energy_cost"] == pytest.approx(
+        KW * [0.20, 0.30, 0.19][slot], abs=1e-3
+    )
+    with pytest.raises(InputError) as err:
+        Replanner(_one_ev_site(), [ev], start=T0, horizon="3h", step="1h", delay_cost_per_kwh_h=-1)
+    assert err.value.problems[0].path == "Replanner.delay_cost_per_kwh_h"

@@ -139,22 +139,7 @@ def optimize(
                 )
             ]
         )
-    if not (
-        isinstance(delay_cost_per_kwh_h, (int, float))
-        and not isinstance(delay_cost_per_kwh_h, bool)
-        and math.isfinite(delay_cost_per_kwh_h)
-        and delay_cost_per_kwh_h >= 0
-    ):
-        raise InputError(
-            [
-                Problem(
-                    "optimize.delay_cost_per_kwh_h",
-                    "The 'delay_cost_per_kwh_h' parameter of optimize must be a finite "
-                    f"number >= 0. Got {delay_cost_per_kwh_h!r} instead.",
-                    delay_cost_per_kwh_h,
-                )
-            ]
-        )
+    check_delay_cost(delay_cost_per_kwh_h, "optimize")
     bids = list(v2g_bids or [])
     problem = build_problem(site, sessions, grid, tariff, forecast, bids)
     t_build = time.perf_counter() - t0
@@ -179,6 +164,35 @@ def optimize(
         give_back=customize is None,
         build_time_s=t_build,
     )
+
+
+def check_delay_cost(value: Any, caller: str) -> float:
+    """Return ``value`` as a float if it is a valid delay cost, else raise InputError.
+
+    Parameters
+    ----------
+    value : Any
+        The ``delay_cost_per_kwh_h`` given by the caller.
+    caller : str
+        Name of the function or class the parameter belongs to (for the message).
+    """
+    if not (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    ):
+        raise InputError(
+            [
+                Problem(
+                    f"{caller}.delay_cost_per_kwh_h",
+                    f"The 'delay_cost_per_kwh_h' parameter of {caller} must be a finite "
+                    f"number >= 0. Got {value!r} instead.",
+                    value,
+                )
+            ]
+        )
+    return float(value)
 
 
 def verified_plan(

@@ -22,7 +22,7 @@ from .exceptions import InputError, Problem
 from .model import Forecast, Session, Site, Tariff
 from .plan import Plan
 from .problem import build_problem
-from .solvers import SolverReport, repair_min_current
+from .solvers import SolverReport, repair_min_current, with_delay_cost
 from .validation import validate
 
 __all__ = ["Replanner"]
@@ -42,6 +42,9 @@ class Replanner:
     forecast : Forecast, optional
     time_limit_s : float, optional
         HiGHS time limit per run.
+    delay_cost_per_kwh_h : float, default 0
+        Objective cost of charging later, as for :func:`chargeplan.optimize`; counted
+        from ``start``, the fixed start of this object's grid.
 
     Notes
     -----
@@ -68,7 +71,9 @@ class Replanner:
         tariff: Tariff | None = None,
         forecast: Forecast | None = None,
         time_limit_s: float | None = None,
+        delay_cost_per_kwh_h: float = 0.0,
     ) -> None:
+        from .api import check_delay_cost
         from .solvers.warm import LpSession
 
         self.site = site
@@ -78,6 +83,7 @@ class Replanner:
         self._sessions: dict[str, Session] = {}
         self._codes: dict[str, int] = {}
         self._code_counter = -1
+        self.delay_cost_per_kwh_h = check_delay_cost(delay_cost_per_kwh_h, "Replanner")
         self._lp = LpSession(time_limit_s)
         self._prices_changed = False
         for s in sessions:
@@ -189,15 +195,18 @@ class Replanner:
                 forecast=self.forecast,
                 method="lp",
                 time_limit_s=self._lp.time_limit_s,
+                delay_cost_per_kwh_h=self.delay_cost_per_kwh_h,
             )
         t_build = time.perf_counter() - t0
         codes = np.array([self._codes[s.id] for s in sessions], dtype=np.int64)
         t1 = time.perf_counter()
+        # the solver sees the delay cost in its prices; the plan reports the tariff's
+        priced = with_delay_cost(problem, self.delay_cost_per_kwh_h)
         rate, info = self._lp.solve(
-            problem, codes, prices_changed=self._prices_changed, verify=False
+            priced, codes, prices_changed=self._prices_changed, verify=False
         )
         self._prices_changed = False
-        rate, info["repaired_cells"] = repair_min_current(problem, rate)
+        rate, info["repaired_cells"] = repair_min_current(priced, rate)
         report = SolverReport(
             method="lp",
             requested="lp",
