@@ -50,18 +50,164 @@ _TOL = 1e-9
 
 
 @njit(cache=True)
-def _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef):
+def _session_rows(coef):
+    """Rows (L1-L3 current, kW) each session loads: (S, 4) indices and (S,) counts."""
+    S = coef.shape[0]
+    rows = np.zeros((S, 4), dtype=np.int64)
+    n_rows = np.zeros(S, dtype=np.int64)
+    for s in range(S):
+        m = 0
+        for r in range(4):
+            if coef[s, r] > 0.0:
+                rows[s, m] = r
+                m += 1
+        n_rows[s] = m
+    return rows, n_rows
+
+
+@njit(cache=True)
+def _windows(present):
+    """First and last slot each session is present in: (S, 2) (``T, -1`` if never)."""
+    S, T = present.shape
+    out = np.empty((S, 2), dtype=np.int64)
+    for s in range(S):
+        lo = T
+        hi = -1
+        for t in range(T):
+            if present[s, t] > 0.0:
+                if t < lo:
+                    lo = t
+                hi = t
+        out[s, 0] = lo
+        out[s, 1] = hi
+    return out
+
+
+_BIG = 1e300  # "always binds" weight: finite, so that 0 x _BIG stays 0
+_SLACK = 1e-7  # relative room a node keeps when it is marked as never binding
+
+
+@njit(cache=True)
+def _active_nodes(extra, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef):
+    """Which nodes must be checked and booked in which slot: (N, T) uint8.
+
+    ``extra[s, t]`` bounds what session s may still add in slot t. A node is left out
+    of slot t (0) when the sessions below it, all at their ``extra`` at once, keep every
+    limited row at least ``_SLACK`` (relative) below its capacity: no check there can
+    ever be the binding one, and its bookkeeping is never read. The bound is taken per
+    node against the lowest capacity over the horizon (linear rows), and against the
+    lowest phasor limit minus the largest phasor already there (phasor lines, with
+    ``|sum z| <= sum |z|``), so it is conservative.
+    """
+    S, T = extra.shape
+    N = cap.shape[0]
+    D = path.shape[1]
+    # per node and row: lowest capacity over the horizon
+    dlin = np.full((N, 4), np.inf)
+    for n in range(N):
+        for r in range(4):
+            if r < 3 and phasor_line[n, r]:
+                continue
+            m = np.inf
+            for t in range(T):
+                c = cap[n, r, t]
+                if not (c >= m):  # also catches NaN
+                    m = c
+            dlin[n, r] = m
+    dph = np.full((N, 3), np.inf)
+    for n in range(N):
+        k = pidx[n]
+        if k < 0:
+            continue
+        for line in range(3):
+            if not phasor_line[n, line]:
+                continue
+            m = np.inf
+            for t in range(T):
+                z0 = abs(pz[k, 0, line, t])
+                z1 = abs(pz[k, 1, line, t])
+                c = plim[k, line, t] - (z0 if z0 > z1 else z1)
+                if not (c >= m):
+                    m = c
+            dph[n, line] = m
+    # weight of each session on each node of its path, and a first time-free bound
+    w = np.zeros((S, D))
+    tot = np.zeros(N)
+    for s in range(S):
+        emax = 0.0
+        for t in range(T):
+            if extra[s, t] > emax:
+                emax = extra[s, t]
+        for d in range(D):
+            n = path[s, d]
+            if n < 0:
+                break
+            ws = 0.0
+            for kk in range(n_rows[s]):
+                r = rows[s, kk]
+                if r < 3 and phasor_line[n, r]:
+                    continue
+                c = dlin[n, r]
+                x = coef[s, r] / c if c > 0.0 else _BIG
+                if not (x <= _BIG):
+                    x = _BIG
+                if x > ws:
+                    ws = x
+            for line in range(3):
+                if not phasor_line[n, line]:
+                    continue
+                a = abs(acoef[s, line])
+                if a == 0.0:
+                    continue
+                c = dph[n, line]
+                x = a / c if c > 0.0 else _BIG
+                if not (x <= _BIG):
+                    x = _BIG
+                if x > ws:
+                    ws = x
+            w[s, d] = ws
+            tot[n] += ws * emax
+    active = np.zeros((N, T), dtype=np.uint8)
+    load = np.zeros((N, T))
+    thr = 1.0 - _SLACK
+    for s in range(S):
+        for d in range(D):
+            n = path[s, d]
+            if n < 0:
+                break
+            if tot[n] <= thr:
+                continue
+            ws = w[s, d]
+            if ws == 0.0:
+                continue
+            for t in range(T):
+                e = extra[s, t]
+                if e > 0.0:
+                    load[n, t] += ws * e
+    for n in range(N):
+        if tot[n] <= thr:
+            continue
+        for t in range(T):
+            if not (load[n, t] <= thr):
+                active[n, t] = 1
+    return active
+
+
+@njit(cache=True, inline="always")
+def _headroom(s, t, h, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef, active):
     """Largest extra rate (kW) session s can add in slot t without overloading a node.
 
-    Linear nodes: every row (L1-L3 current, kW) against its residual capacity.
-    Phasor nodes: the exact line-current magnitude ``|P + x a| <= limit`` on every
-    line (both base-load variants), plus the kW row.
+    Starts from ``h`` (the session's own room) and lowers it. Linear nodes: every row
+    (L1-L3 current, kW) against its residual capacity. Phasor nodes: the exact
+    line-current magnitude ``|P + x a| <= limit`` on every line (both base-load
+    variants), plus the kW row. Nodes not ``active`` in slot t cannot bind and are
+    skipped. The path is walked from the root down and the walk stops as soon as the
+    result is ``<= _TOL`` (callers treat every such value alike).
     """
-    h = np.inf
-    for d in range(path.shape[1]):
+    for d in range(path.shape[1] - 1, -1, -1):
         n = path[s, d]
-        if n < 0:
-            break
+        if n < 0 or active[n, t] == 0:
+            continue
         for k in range(n_rows[s]):
             r = rows[s, k]
             if r < 3 and phasor_line[n, r]:
@@ -69,41 +215,181 @@ def _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, 
             q = cap[n, r, t] / coef[s, r]
             if q < h:
                 h = q
-        for line in range(3):
-            if not phasor_line[n, line]:
-                continue
-            a = acoef[s, line]
-            aa = a.real * a.real + a.imag * a.imag
-            if aa == 0.0:
-                continue
-            k = pidx[n]
-            lim = plim[k, line, t]
-            for v in range(2):
-                z = pz[k, v, line, t]
-                zz = z.real * z.real + z.imag * z.imag
-                if zz > lim * lim:
-                    return 0.0
-                b = z.real * a.real + z.imag * a.imag  # Re(z conj(a))
-                q = (-b + np.sqrt(max(b * b - aa * (zz - lim * lim), 0.0))) / aa
-                if q < h:
-                    h = q
+        k = pidx[n]
+        if k >= 0:
+            for line in range(3):
+                if not phasor_line[n, line]:
+                    continue
+                a = acoef[s, line]
+                aa = a.real * a.real + a.imag * a.imag
+                if aa == 0.0:
+                    continue
+                lim = plim[k, line, t]
+                for v in range(2):
+                    z = pz[k, v, line, t]
+                    if v == 1 and z == pz[k, 0, line, t]:
+                        break  # same phasor as variant 0: same bound
+                    zz = z.real * z.real + z.imag * z.imag
+                    if zz > lim * lim:
+                        return 0.0
+                    b = z.real * a.real + z.imag * a.imag  # Re(z conj(a))
+                    q = (-b + np.sqrt(max(b * b - aa * (zz - lim * lim), 0.0))) / aa
+                    if q < h:
+                        h = q
+        if h <= _TOL:
+            return h
     return h
 
 
-@njit(cache=True)
-def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef):
+@njit(cache=True, inline="always")
+def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, active):
     """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
     for d in range(path.shape[1]):
         n = path[s, d]
         if n < 0:
             break
+        if active[n, t] == 0:
+            continue
         for k in range(n_rows[s]):
             r = rows[s, k]
             cap[n, r, t] -= coef[s, r] * x
-        for line in range(3):
-            if phasor_line[n, line]:
-                for v in range(2):
-                    pz[pidx[n], v, line, t] += x * acoef[s, line]
+        k = pidx[n]
+        if k >= 0:
+            for line in range(3):
+                if phasor_line[n, line]:
+                    for v in range(2):
+                        pz[k, v, line, t] += x * acoef[s, line]
+
+
+@njit(cache=True)
+def _fill(
+    order,
+    sub_t,
+    sub_kind,
+    present,
+    pmax,
+    pmin,
+    energy,
+    coef,
+    rows,
+    n_rows,
+    path,
+    cap,
+    surplus,
+    dt_h,
+    p,
+    phasor_line,
+    pidx,
+    plim,
+    pz,
+    acoef,
+    active,
+    window,
+):
+    """Run one pass of :func:`greedy_fill` in place on ``p``, ``cap``, ``surplus``, ``pz``.
+
+    ``rows``/``n_rows`` come from :func:`_session_rows`, ``active`` from
+    :func:`_active_nodes` (with ``extra`` at least what each session can add),
+    ``window`` from :func:`_windows`.
+    """
+    S = order.shape[0]
+    K = sub_t.shape[0]
+    for oi in range(S):
+        s = order[oi]
+        rem = energy[s]
+        if rem <= _TOL:
+            continue
+        t_first = window[s, 0]
+        t_last = window[s, 1]
+        for k in range(K):
+            if rem <= _TOL:
+                break
+            t = sub_t[k]
+            if t < t_first or t > t_last:
+                continue  # not present (saves touching the session's rows there)
+            f = present[s, t]
+            if f <= 0.0:
+                continue
+            room = pmax[s, t] - p[s, t]
+            if room <= _TOL:
+                continue
+            kind = sub_kind[k]
+            if kind == 0 and surplus[t] <= _TOL:
+                continue
+            h = _headroom(
+                s,
+                t,
+                room,
+                coef,
+                rows,
+                n_rows,
+                path,
+                cap,
+                phasor_line,
+                pidx,
+                plim,
+                pz,
+                acoef,
+                active,
+            )
+            if h <= _TOL:
+                continue
+            x = h
+            if kind == 0 and x > surplus[t]:
+                x = surplus[t]
+            want = rem / (f * dt_h)
+            if x > want:
+                x = want
+            if p[s, t] + x < pmin[s] - _TOL:
+                need = pmin[s] - p[s, t]
+                if kind == 0 or h < need or want >= need:
+                    continue  # surplus part too small (grid part comes later) or no capacity
+                # the last bit of energy is below the minimum rate: take the minimum here
+                # and give the excess back from the most expensive slots of this session
+                excess = (need - want) * f * dt_h
+                avail = 0.0
+                for kk in range(K - 1, -1, -1):
+                    if sub_kind[kk] == 0:
+                        continue  # each slot once (its grid part)
+                    tt = sub_t[kk]
+                    if tt != t and p[s, tt] > pmin[s] + _TOL:
+                        avail += (p[s, tt] - pmin[s]) * present[s, tt] * dt_h
+                if avail < excess - _TOL:
+                    continue
+                for kk in range(K - 1, -1, -1):
+                    if excess <= _TOL:
+                        break
+                    if sub_kind[kk] == 0:
+                        continue
+                    tt = sub_t[kk]
+                    if tt == t or p[s, tt] <= pmin[s] + _TOL:
+                        continue
+                    ft = present[s, tt] * dt_h
+                    d = min(p[s, tt] - pmin[s], excess / ft)
+                    p[s, tt] -= d
+                    _apply(
+                        s,
+                        tt,
+                        -d,
+                        coef,
+                        rows,
+                        n_rows,
+                        path,
+                        cap,
+                        phasor_line,
+                        pidx,
+                        pz,
+                        acoef,
+                        active,
+                    )
+                    excess -= d * ft
+                    rem += d * ft
+                x = need
+            p[s, t] += x
+            _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, active)
+            used = x if x < surplus[t] else surplus[t]
+            surplus[t] -= used
+            rem -= x * f * dt_h
 
 
 @njit(cache=True)
@@ -169,82 +455,140 @@ def greedy_fill(
     surplus = surplus0.copy()
     p = p_init.copy()
     pz = pz0.copy()
-    rows = np.zeros((S, 4), dtype=np.int64)
-    n_rows = np.zeros(S, dtype=np.int64)
-    for s in range(S):
-        m = 0
-        for r in range(4):
-            if coef[s, r] > 0.0:
-                rows[s, m] = r
-                m += 1
-        n_rows[s] = m
-    K = sub_t.shape[0]
+    rows, n_rows = _session_rows(coef)
+    active = np.ones((cap.shape[0], T), dtype=np.uint8)  # book every node: cap is returned
+    _fill(
+        order,
+        sub_t,
+        sub_kind,
+        present,
+        pmax,
+        pmin,
+        energy,
+        coef,
+        rows,
+        n_rows,
+        path,
+        cap,
+        surplus,
+        dt_h,
+        p,
+        phasor_line,
+        pidx,
+        plim,
+        pz,
+        acoef,
+        active,
+        _windows(present),
+    )
+    return p, cap, pz
+
+
+@njit(cache=True)
+def _improve(
+    order,
+    slots,
+    price_imp,
+    price_exp,
+    surplus,
+    usage,
+    present,
+    pmax,
+    pmin,
+    coef,
+    rows,
+    n_rows,
+    path,
+    cap,
+    phasor_line,
+    pidx,
+    plim,
+    pz,
+    acoef,
+    p,
+    active,
+):
+    """:func:`improve_cost` with precomputed ``rows``/``n_rows`` and ``active`` nodes."""
+    S, T = p.shape
     for oi in range(S):
         s = order[oi]
-        rem = energy[s]
-        if rem <= _TOL:
-            continue
-        for k in range(K):
-            if rem <= _TOL:
-                break
-            t = sub_t[k]
-            f = present[s, t]
-            if f <= 0.0:
+        lo = 0
+        hi = T - 1
+        while lo < hi:
+            t_lo = slots[lo]
+            t_hi = slots[hi]
+            left = surplus[t_lo] - usage[t_lo]
+            p_lo = price_exp[t_lo] if left > _TOL else price_imp[t_lo]
+            from_grid = usage[t_hi] > surplus[t_hi] + _TOL
+            p_hi = price_imp[t_hi] if from_grid else price_exp[t_hi]
+            if p_lo >= p_hi - 1e-12:
+                if not from_grid:
+                    hi -= 1  # t_hi runs on PV surplus: nothing to gain there
+                else:
+                    lo += 1
                 continue
-            room = pmax[s, t] - p[s, t]
-            if room <= _TOL:
+            f_hi = present[s, t_hi]
+            if f_hi <= 0.0 or p[s, t_hi] <= _TOL:
+                hi -= 1
                 continue
-            kind = sub_kind[k]
-            if kind == 0 and surplus[t] <= _TOL:
+            f_lo = present[s, t_lo]
+            room = pmax[s, t_lo] - p[s, t_lo]
+            if f_lo <= 0.0 or room <= _TOL:
+                lo += 1
                 continue
-            h = _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef)
-            if h > room:
-                h = room
-            if h <= _TOL:
+            h = _headroom(
+                s,
+                t_lo,
+                room,
+                coef,
+                rows,
+                n_rows,
+                path,
+                cap,
+                phasor_line,
+                pidx,
+                plim,
+                pz,
+                acoef,
+                active,
+            )
+            if left > _TOL and h > left / f_lo:
+                h = left / f_lo  # only the surplus left is cheap
+            if h <= _TOL or (p[s, t_lo] <= _TOL and h < pmin[s] - _TOL):
+                lo += 1
                 continue
-            x = h
-            if kind == 0 and x > surplus[t]:
-                x = surplus[t]
-            want = rem / (f * dt_h)
-            if x > want:
-                x = want
-            if p[s, t] + x < pmin[s] - _TOL:
-                need = pmin[s] - p[s, t]
-                if kind == 0 or h < need or want >= need:
-                    continue  # surplus part too small (grid part comes later) or no capacity
-                # the last bit of energy is below the minimum rate: take the minimum here
-                # and give the excess back from the most expensive slots of this session
-                excess = (need - want) * f * dt_h
-                avail = 0.0
-                for kk in range(K - 1, -1, -1):
-                    if sub_kind[kk] == 0:
-                        continue  # each slot once (its grid part)
-                    tt = sub_t[kk]
-                    if tt != t and p[s, tt] > pmin[s] + _TOL:
-                        avail += (p[s, tt] - pmin[s]) * present[s, tt] * dt_h
-                if avail < excess - _TOL:
+            # move everything from t_hi if it fits, else fill t_lo and keep t_hi >= pmin
+            x = p[s, t_hi] * f_hi / f_lo
+            if x <= h:
+                dx = p[s, t_hi]
+                if p[s, t_lo] <= _TOL and x < pmin[s] - _TOL:
+                    hi -= 1
                     continue
-                for kk in range(K - 1, -1, -1):
-                    if excess <= _TOL:
-                        break
-                    if sub_kind[kk] == 0:
-                        continue
-                    tt = sub_t[kk]
-                    if tt == t or p[s, tt] <= pmin[s] + _TOL:
-                        continue
-                    ft = present[s, tt] * dt_h
-                    d = min(p[s, tt] - pmin[s], excess / ft)
-                    p[s, tt] -= d
-                    _apply(s, tt, -d, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
-                    excess -= d * ft
-                    rem += d * ft
-                x = need
-            p[s, t] += x
-            _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
-            used = x if x < surplus[t] else surplus[t]
-            surplus[t] -= used
-            rem -= x * f * dt_h
-    return p, cap, pz
+                done_hi = True
+            else:
+                x = h
+                dx = x * f_lo / f_hi
+                if p[s, t_hi] - dx < pmin[s] - _TOL:
+                    dx = p[s, t_hi] - pmin[s]
+                    x = dx * f_hi / f_lo
+                if dx <= _TOL or (p[s, t_lo] <= _TOL and x < pmin[s] - _TOL):
+                    lo += 1
+                    continue
+                done_hi = False
+            p[s, t_hi] -= dx
+            if done_hi:
+                p[s, t_hi] = 0.0
+            _apply(
+                s, t_hi, -dx, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, active
+            )
+            p[s, t_lo] += x
+            _apply(s, t_lo, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, active)
+            usage[t_hi] -= dx * f_hi
+            usage[t_lo] += x * f_lo
+            if done_hi:
+                hi -= 1
+            else:
+                lo += 1
 
 
 @njit(cache=True)
@@ -282,82 +626,31 @@ def improve_cost(
     than the surplus, else the export price. ``slots`` gives the order the slots are
     scanned in (cheapest first); ``usage`` is updated.
     """
-    S, T = p.shape
-    rows = np.zeros((S, 4), dtype=np.int64)
-    n_rows = np.zeros(S, dtype=np.int64)
-    for s in range(S):
-        m = 0
-        for r in range(4):
-            if coef[s, r] > 0.0:
-                rows[s, m] = r
-                m += 1
-        n_rows[s] = m
-    for oi in range(S):
-        s = order[oi]
-        lo = 0
-        hi = T - 1
-        while lo < hi:
-            t_lo = slots[lo]
-            t_hi = slots[hi]
-            left = surplus[t_lo] - usage[t_lo]
-            p_lo = price_exp[t_lo] if left > _TOL else price_imp[t_lo]
-            from_grid = usage[t_hi] > surplus[t_hi] + _TOL
-            p_hi = price_imp[t_hi] if from_grid else price_exp[t_hi]
-            if p_lo >= p_hi - 1e-12:
-                if not from_grid:
-                    hi -= 1  # t_hi runs on PV surplus: nothing to gain there
-                else:
-                    lo += 1
-                continue
-            f_hi = present[s, t_hi]
-            if f_hi <= 0.0 or p[s, t_hi] <= _TOL:
-                hi -= 1
-                continue
-            f_lo = present[s, t_lo]
-            room = pmax[s, t_lo] - p[s, t_lo]
-            if f_lo <= 0.0 or room <= _TOL:
-                lo += 1
-                continue
-            h = _headroom(
-                s, t_lo, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef
-            )
-            if h > room:
-                h = room
-            if left > _TOL and h > left / f_lo:
-                h = left / f_lo  # only the surplus left is cheap
-            if h <= _TOL or (p[s, t_lo] <= _TOL and h < pmin[s] - _TOL):
-                lo += 1
-                continue
-            # move everything from t_hi if it fits, else fill t_lo and keep t_hi >= pmin
-            x = p[s, t_hi] * f_hi / f_lo
-            if x <= h:
-                dx = p[s, t_hi]
-                if p[s, t_lo] <= _TOL and x < pmin[s] - _TOL:
-                    hi -= 1
-                    continue
-                done_hi = True
-            else:
-                x = h
-                dx = x * f_lo / f_hi
-                if p[s, t_hi] - dx < pmin[s] - _TOL:
-                    dx = p[s, t_hi] - pmin[s]
-                    x = dx * f_hi / f_lo
-                if dx <= _TOL or (p[s, t_lo] <= _TOL and x < pmin[s] - _TOL):
-                    lo += 1
-                    continue
-                done_hi = False
-            p[s, t_hi] -= dx
-            if done_hi:
-                p[s, t_hi] = 0.0
-            _apply(s, t_hi, -dx, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
-            p[s, t_lo] += x
-            _apply(s, t_lo, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
-            usage[t_hi] -= dx * f_hi
-            usage[t_lo] += x * f_lo
-            if done_hi:
-                hi -= 1
-            else:
-                lo += 1
+    rows, n_rows = _session_rows(coef)
+    active = np.ones((cap.shape[0], p.shape[1]), dtype=np.uint8)  # book every node
+    _improve(
+        order,
+        slots,
+        price_imp,
+        price_exp,
+        surplus,
+        usage,
+        present,
+        pmax,
+        pmin,
+        coef,
+        rows,
+        n_rows,
+        path,
+        cap,
+        phasor_line,
+        pidx,
+        plim,
+        pz,
+        acoef,
+        p,
+        active,
+    )
 
 
 @njit(cache=True)
@@ -525,8 +818,8 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     """
     sub_t, sub_kind = _sub_slots(problem)
     T = problem.n_slots
+    S = problem.n_sessions
     info: dict = {"orderings": {}}
-    zeros = np.zeros((problem.n_sessions, T))
     ph = PhasorState(problem)
     orders = session_orders(problem)
     passes = [
@@ -539,9 +832,35 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     # unmet energy no plan can avoid: each EV alone at its own limits, no network
     own_max = (problem.pmax_kw * problem.present).sum(axis=1) * problem.grid.step_h
     floor_unmet = float((np.maximum(problem.energy_kwh - own_max, 0.0) * problem.priority).sum())
+    rows, n_rows = _session_rows(problem.coef)
+    window = _windows(problem.present)
+    # nodes that can bind in each slot (every session at its maximum everywhere at once);
+    # the fill and the improvement pass neither check nor book the others
+    active = _active_nodes(
+        problem.pmax_kw,
+        problem.coef,
+        rows,
+        n_rows,
+        problem.path,
+        problem.cap,
+        problem.phasor_line,
+        ph.pidx,
+        ph.plim,
+        ph.pz,
+        problem.acoef,
+    )
+    # work buffers, allocated once: the pass running and the best pass so far
+    cur = (np.empty((S, T)), np.empty_like(problem.cap), np.empty_like(ph.pz))
+    spare = (np.empty((S, T)), np.empty_like(problem.cap), np.empty_like(ph.pz))
+    surplus = np.empty_like(problem.pv_surplus_kw)
     best = None
     for name, order, st, sk in passes:
-        p, cap, pz = greedy_fill(
+        p, cap, pz = cur
+        p.fill(0.0)
+        np.copyto(cap, problem.cap)
+        np.copyto(pz, ph.pz)
+        np.copyto(surplus, problem.pv_surplus_kw)
+        _fill(
             order,
             st,
             sk,
@@ -550,31 +869,38 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
             problem.pmin_kw,
             problem.energy_kwh,
             problem.coef,
+            rows,
+            n_rows,
             problem.path,
-            problem.cap,
-            problem.pv_surplus_kw,
+            cap,
+            surplus,
             problem.grid.step_h,
-            zeros,
+            p,
             problem.phasor_line,
             ph.pidx,
             ph.plim,
-            ph.pz,
+            pz,
             problem.acoef,
+            active,
+            window,
         )
         unmet, cost = _quality(problem, p)
         info["orderings"][name] = {"weighted_unmet_kwh": unmet, "cost": cost}
         if best is None or (round(unmet, 6), cost) < (round(best[1], 6), best[2]):
-            best = (name, unmet, cost, p, order, cap, pz)
+            if best is not None:
+                spare = best[3]
+            best = (name, unmet, cost, cur, order)
+            cur = spare
         if unmet <= floor_unmet + 1e-6:
             break  # no ordering can deliver more: keep this price-ordered pass
     assert best is not None
-    name, _, _, p, order, cap, pz = best
+    name, _, _, (p, cap, pz), order = best
     # local improvement of the plan kept: move energy to cheaper slots with room (the
-    # fill left exactly that capacity and those phasors)
+    # fill left exactly that capacity and those phasors on the active nodes)
     price = effective_price(problem, p)
     slots = np.lexsort((np.arange(T), price)).astype(np.int64)
     usage = (p * problem.present).sum(axis=0)
-    improve_cost(
+    _improve(
         order,
         slots,
         problem.price_import_per_kwh,
@@ -585,6 +911,8 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         problem.pmax_kw,
         problem.pmin_kw,
         problem.coef,
+        rows,
+        n_rows,
         problem.path,
         cap,
         problem.phasor_line,
@@ -593,6 +921,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         pz,
         problem.acoef,
         p,
+        active,
     )
     info["ordering"] = name
     info["weighted_unmet_kwh"], info["cost"] = _quality(problem, p)
@@ -645,7 +974,23 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     surplus = np.maximum(problem.pv_surplus_kw - np.maximum(used, 0.0), 0.0)
     pmax = np.where(p_init < 0.0, p_init, problem.pmax_kw)  # never charge a discharging cell
     order = session_orders(problem)["llf"]
-    return greedy_fill(
+    rows, n_rows = _session_rows(problem.coef)
+    # what each session can still add bounds the load the fill can put on a node
+    active = _active_nodes(
+        pmax - p_init,
+        problem.coef,
+        rows,
+        n_rows,
+        problem.path,
+        cap,
+        problem.phasor_line,
+        ph.pidx,
+        ph.plim,
+        ph.pz,
+        problem.acoef,
+    )
+    p = p_init.copy()
+    _fill(
         order,
         sub_t,
         sub_kind,
@@ -654,14 +999,19 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         problem.pmin_kw,
         left,
         problem.coef,
+        rows,
+        n_rows,
         problem.path,
         cap,
         surplus,
         problem.grid.step_h,
-        p_init,
+        p,
         problem.phasor_line,
         ph.pidx,
         ph.plim,
         ph.pz,
         problem.acoef,
-    )[0]
+        active,
+        _windows(problem.present),
+    )
+    return p
