@@ -1,9 +1,10 @@
 """The greedy's speed-ups keep its plans bit for bit.
 
-``solve_greedy`` skips nodes that cannot bind (``_active_nodes``) and reuses its work
-buffers across passes. Here its plans are compared with the plain construction from the
-public kernels (``greedy_fill``/``improve_cost``, which check and book every node), and
-the "cannot bind" marking is checked against loads recomputed in numpy.
+``solve_greedy`` skips nodes that cannot bind (``_active_ranges``), reuses its work
+buffers across passes, and computes orders and plan scores in numba. Here its plans are
+compared with the plain construction from the public kernels (``greedy_fill``/
+``improve_cost``, which check and book every node) and numpy scores and orders, and the
+"cannot bind" marking is checked against loads recomputed in numpy.
 """
 
 import numpy as np
@@ -24,12 +25,31 @@ def _problem(scenario):
     return build_problem(site, sessions, grid, tariff, forecast)
 
 
+def reference_orders(problem):
+    """The EDF/LLF orders as numpy computed them before they moved to numba."""
+    present = problem.present
+    T = problem.n_slots
+    any_present = present > 0.0
+    last = np.where(any_present.any(axis=1), T - 1 - np.argmax(any_present[:, ::-1], axis=1), T)
+    peak = problem.pmax_kw.max(axis=1)
+    avail_h = present.sum(axis=1) * problem.grid.step_h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need_h = np.where(peak > 0.0, problem.energy_kwh / peak, np.inf)
+    laxity = avail_h - need_h
+    ids = np.arange(problem.n_sessions)
+    neg_prio = -problem.priority
+    return {
+        "edf": np.lexsort((ids, laxity, last, neg_prio)),
+        "llf": np.lexsort((ids, last, laxity, neg_prio)),
+    }
+
+
 def reference_solve(problem):
     """solve_greedy built from the public kernels: fresh arrays, every node checked."""
     sub_t, sub_kind = g._sub_slots(problem)
     T = problem.n_slots
     ph = g.PhasorState(problem)
-    orders = g.session_orders(problem)
+    orders = reference_orders(problem)
     zeros = np.zeros((problem.n_sessions, T))
     passes = [
         ("edf", orders["edf"], sub_t, sub_kind),
@@ -125,6 +145,38 @@ def reference_fill_from(problem, p_init):
     )[0]
 
 
+def active_mask(problem, extra):
+    """(N, T) bool: the slots in which the solver checks and books each node."""
+    rows, n_rows = g._session_rows(problem.coef)
+    ph = g.PhasorState(problem)
+    lo, hi, off, total = g._active_ranges(
+        extra,
+        problem.coef,
+        rows,
+        n_rows,
+        problem.path,
+        problem.cap,
+        problem.phasor_line,
+        ph.pidx,
+        ph.plim,
+        ph.pz,
+        problem.acoef,
+    )
+    t = np.arange(problem.n_slots)
+    width = np.maximum(hi - lo + 1, 0)
+    assert total == width.sum()
+    assert (off == np.concatenate([[0], np.cumsum(width)[:-1]])).all()
+    return (t[None, :] >= lo[:, None]) & (t[None, :] <= hi[:, None])
+
+
+def test_numpy_sums_are_reproduced_bit_for_bit():
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 7, 8, 95, 96, 128, 129, 1000, 8193, 10000, 54321):
+        for _ in range(5):
+            a = rng.standard_normal(n) * rng.uniform(0, 1e3, n)
+            assert g._np_sum(a) == a.sum()
+
+
 def inactive_is_sound(problem, active, extra):
     """Every node left out of a slot keeps room even with all sessions at ``extra``.
 
@@ -135,7 +187,7 @@ def inactive_is_sound(problem, active, extra):
     ph = g.PhasorState(problem)
     for n in range(len(problem.node_ids)):
         below = (problem.path == n).any(axis=1)
-        off = active[n] == 0
+        off = ~active[n]
         if not off.any():
             continue
         for r in range(4):
@@ -163,21 +215,12 @@ def test_fast_solve_equals_plain_kernels(scenario):
     ref, name = reference_solve(problem)
     assert info["ordering"] == name
     assert np.array_equal(p, ref)
-    rows, n_rows = g._session_rows(problem.coef)
-    ph = g.PhasorState(problem)
-    active = g._active_nodes(
-        problem.pmax_kw,
-        problem.coef,
-        rows,
-        n_rows,
-        problem.path,
-        problem.cap,
-        problem.phasor_line,
-        ph.pidx,
-        ph.plim,
-        ph.pz,
-        problem.acoef,
-    )
+    # scores summed in numba exactly as numpy sums them
+    assert (info["weighted_unmet_kwh"], info["cost"]) == g._quality(problem, p)
+    orders = g.session_orders(problem)
+    for key, order in reference_orders(problem).items():
+        assert np.array_equal(orders[key], order)
+    active = active_mask(problem, problem.pmax_kw)
     inactive_is_sound(problem, active, problem.pmax_kw)
 
 
@@ -216,26 +259,13 @@ def test_congested_site_skips_most_chargers_and_keeps_the_plan():
     tariff = cp.Tariff(import_price_per_kwh=prices)
     grid = cp.validate(site, sessions, start=start, horizon="12h", step="15min", tariff=tariff)
     problem = build_problem(site, sessions, grid, tariff)
-    rows, n_rows = g._session_rows(problem.coef)
-    ph = g.PhasorState(problem)
-    active = g._active_nodes(
-        problem.pmax_kw,
-        problem.coef,
-        rows,
-        n_rows,
-        problem.path,
-        problem.cap,
-        problem.phasor_line,
-        ph.pidx,
-        ph.plim,
-        ph.pz,
-        problem.acoef,
-    )
+    active = active_mask(problem, problem.pmax_kw)
     idx = {n: i for i, n in enumerate(problem.node_ids)}
     assert active[idx["grid"]].any()  # the root binds
     assert active[idx["c0"]].any()  # 2 x 32 A behind 16 A
     assert not active[[idx[f"c{i}"] for i in range(2, 20)]].any()  # 2 x 32 A behind 200 A
     inactive_is_sound(problem, active, problem.pmax_kw)
-    p, _ = g.solve_greedy(problem)
+    p, info = g.solve_greedy(problem)
     ref, _ = reference_solve(problem)
     assert np.array_equal(p, ref)
+    assert (info["weighted_unmet_kwh"], info["cost"]) == g._quality(problem, p)

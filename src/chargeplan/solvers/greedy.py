@@ -83,21 +83,38 @@ def _windows(present):
     return out
 
 
+@njit(cache=True)
+def _zero_windows(p, window):
+    """Zero each session's row of ``p`` inside its window (``p`` is 0 outside)."""
+    for s in range(p.shape[0]):
+        for t in range(window[s, 0], window[s, 1] + 1):
+            p[s, t] = 0.0
+
+
+# |z + h a|^2 <= (1 - 1e-9) lim^2 puts the exact bound at least ~5e-10 lim / |a| above h,
+# many orders of magnitude more than the rounding error of computing it: skipping the
+# square root there leaves the minimum, and so the plan, unchanged
+_PHASOR_SKIP = 1.0 - 1e-9
 _BIG = 1e300  # "always binds" weight: finite, so that 0 x _BIG stays 0
 _SLACK = 1e-7  # relative room a node keeps when it is marked as never binding
 
 
 @njit(cache=True)
-def _active_nodes(extra, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef):
-    """Which nodes must be checked and booked in which slot: (N, T) uint8.
+def _active_ranges(extra, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef):
+    """Slots in which each node must be checked and booked, and a compact capacity layout.
 
-    ``extra[s, t]`` bounds what session s may still add in slot t. A node is left out
-    of slot t (0) when the sessions below it, all at their ``extra`` at once, keep every
+    ``extra[s, t]`` bounds what session s may still add in slot t. A node can be left
+    out of slot t when the sessions below it, all at their ``extra`` at once, keep every
     limited row at least ``_SLACK`` (relative) below its capacity: no check there can
     ever be the binding one, and its bookkeeping is never read. The bound is taken per
     node against the lowest capacity over the horizon (linear rows), and against the
     lowest phasor limit minus the largest phasor already there (phasor lines, with
     ``|sum z| <= sum |z|``), so it is conservative.
+
+    Returns ``lo, hi, off, total``: node n is checked in slots ``lo[n]..hi[n]`` (the
+    hull of the slots where it may bind; empty when ``lo > hi``), and its capacity in
+    slot t sits at row ``off[n] + t - lo[n]`` of a ``(total, 4)`` array (see
+    :func:`_gather_cap`).
     """
     S, T = extra.shape
     N = cap.shape[0]
@@ -133,11 +150,22 @@ def _active_nodes(extra, coef, rows, n_rows, path, cap, phasor_line, pidx, plim,
     # weight of each session on each node of its path, and a first time-free bound
     w = np.zeros((S, D))
     tot = np.zeros(N)
+    e_lo = np.empty(S, dtype=np.int64)
+    e_hi = np.empty(S, dtype=np.int64)
     for s in range(S):
         emax = 0.0
+        lo = T
+        hi = -1
         for t in range(T):
-            if extra[s, t] > emax:
-                emax = extra[s, t]
+            e = extra[s, t]
+            if e > 0.0:
+                if e > emax:
+                    emax = e
+                if t < lo:
+                    lo = t
+                hi = t
+        e_lo[s] = lo
+        e_hi[s] = hi
         for d in range(D):
             n = path[s, d]
             if n < 0:
@@ -167,52 +195,91 @@ def _active_nodes(extra, coef, rows, n_rows, path, cap, phasor_line, pidx, plim,
                     ws = x
             w[s, d] = ws
             tot[n] += ws * emax
-    active = np.zeros((N, T), dtype=np.uint8)
-    load = np.zeros((N, T))
+    # per slot, only for the nodes the time-free bound does not settle
     thr = 1.0 - _SLACK
+    row_of = np.full(N, -1, dtype=np.int64)
+    m = 0
+    for n in range(N):
+        if tot[n] > thr:
+            row_of[n] = m
+            m += 1
+    load = np.zeros((m, T))
     for s in range(S):
         for d in range(D):
             n = path[s, d]
             if n < 0:
                 break
-            if tot[n] <= thr:
-                continue
+            i = row_of[n]
             ws = w[s, d]
-            if ws == 0.0:
+            if i < 0 or ws == 0.0:
                 continue
-            for t in range(T):
+            for t in range(e_lo[s], e_hi[s] + 1):
                 e = extra[s, t]
                 if e > 0.0:
-                    load[n, t] += ws * e
+                    load[i, t] += ws * e
+    lo_n = np.full(N, T, dtype=np.int64)
+    hi_n = np.full(N, -1, dtype=np.int64)
+    off = np.zeros(N, dtype=np.int64)
+    total = 0
     for n in range(N):
-        if tot[n] <= thr:
-            continue
-        for t in range(T):
-            if not (load[n, t] <= thr):
-                active[n, t] = 1
-    return active
+        i = row_of[n]
+        if i >= 0:
+            for t in range(T):
+                if not (load[i, t] <= thr):
+                    if t < lo_n[n]:
+                        lo_n[n] = t
+                    hi_n[n] = t
+        off[n] = total
+        if hi_n[n] >= lo_n[n]:
+            total += hi_n[n] - lo_n[n] + 1
+    return lo_n, hi_n, off, total
+
+
+@njit(cache=True)
+def _gather_cap(cap, lo, hi, off, total):
+    """Capacity of the checked (node, slot) pairs: ``(total, 4)``, see :func:`_active_ranges`."""
+    out = np.empty((total, 4))
+    for n in range(cap.shape[0]):
+        for t in range(lo[n], hi[n] + 1):
+            j = off[n] + t - lo[n]
+            for r in range(4):
+                out[j, r] = cap[n, r, t]
+    return out
+
+
+@njit(cache=True)
+def _full_ranges(N, T):
+    """Ranges that check every node in every slot (row ``n * T + t``)."""
+    lo = np.zeros(N, dtype=np.int64)
+    hi = np.full(N, T - 1, dtype=np.int64)
+    off = np.arange(N) * T
+    return lo, hi, off, N * T
 
 
 @njit(cache=True, inline="always")
-def _headroom(s, t, h, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef, active):
+def _headroom(
+    s, t, h, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef, nlo, nhi, noff
+):
     """Largest extra rate (kW) session s can add in slot t without overloading a node.
 
     Starts from ``h`` (the session's own room) and lowers it. Linear nodes: every row
     (L1-L3 current, kW) against its residual capacity. Phasor nodes: the exact
     line-current magnitude ``|P + x a| <= limit`` on every line (both base-load
-    variants), plus the kW row. Nodes not ``active`` in slot t cannot bind and are
-    skipped. The path is walked from the root down and the walk stops as soon as the
-    result is ``<= _TOL`` (callers treat every such value alike).
+    variants), plus the kW row. Nodes outside their ``nlo..nhi`` slots cannot bind and
+    are skipped; ``cap`` is the compact ``(total, 4)`` layout. The path is walked from
+    the root down and the walk stops as soon as the result is ``<= _TOL`` (callers treat
+    every such value alike).
     """
     for d in range(path.shape[1] - 1, -1, -1):
         n = path[s, d]
-        if n < 0 or active[n, t] == 0:
+        if n < 0 or t < nlo[n] or t > nhi[n]:
             continue
+        j = noff[n] + t - nlo[n]
         for k in range(n_rows[s]):
             r = rows[s, k]
             if r < 3 and phasor_line[n, r]:
                 continue
-            q = cap[n, r, t] / coef[s, r]
+            q = cap[j, r] / coef[s, r]
             if q < h:
                 h = q
         k = pidx[n]
@@ -230,10 +297,13 @@ def _headroom(s, t, h, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, p
                     if v == 1 and z == pz[k, 0, line, t]:
                         break  # same phasor as variant 0: same bound
                     zz = z.real * z.real + z.imag * z.imag
-                    if zz > lim * lim:
+                    ll = lim * lim
+                    if zz > ll:
                         return 0.0
                     b = z.real * a.real + z.imag * a.imag  # Re(z conj(a))
-                    q = (-b + np.sqrt(max(b * b - aa * (zz - lim * lim), 0.0))) / aa
+                    if zz + h * (2.0 * b + h * aa) <= ll * _PHASOR_SKIP:
+                        continue  # |z + h a| well inside the limit: the bound is above h
+                    q = (-b + np.sqrt(max(b * b - aa * (zz - ll), 0.0))) / aa
                     if q < h:
                         h = q
         if h <= _TOL:
@@ -242,17 +312,18 @@ def _headroom(s, t, h, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, p
 
 
 @njit(cache=True, inline="always")
-def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, active):
+def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, nlo, nhi, noff):
     """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
     for d in range(path.shape[1]):
         n = path[s, d]
         if n < 0:
             break
-        if active[n, t] == 0:
+        if t < nlo[n] or t > nhi[n]:
             continue
+        j = noff[n] + t - nlo[n]
         for k in range(n_rows[s]):
             r = rows[s, k]
-            cap[n, r, t] -= coef[s, r] * x
+            cap[j, r] -= coef[s, r] * x
         k = pidx[n]
         if k >= 0:
             for line in range(3):
@@ -283,14 +354,17 @@ def _fill(
     plim,
     pz,
     acoef,
-    active,
+    nlo,
+    nhi,
+    noff,
     window,
 ):
     """Run one pass of :func:`greedy_fill` in place on ``p``, ``cap``, ``surplus``, ``pz``.
 
-    ``rows``/``n_rows`` come from :func:`_session_rows`, ``active`` from
-    :func:`_active_nodes` (with ``extra`` at least what each session can add),
-    ``window`` from :func:`_windows`.
+    ``rows``/``n_rows`` come from :func:`_session_rows`; ``nlo, nhi, noff`` from
+    :func:`_active_ranges` (with ``extra`` at least what each session can add), and
+    ``cap`` is in their compact layout (:func:`_gather_cap`); ``window`` gives each
+    session's first and last slot present.
     """
     S = order.shape[0]
     K = sub_t.shape[0]
@@ -330,7 +404,9 @@ def _fill(
                 plim,
                 pz,
                 acoef,
-                active,
+                nlo,
+                nhi,
+                noff,
             )
             if h <= _TOL:
                 continue
@@ -380,13 +456,17 @@ def _fill(
                         pidx,
                         pz,
                         acoef,
-                        active,
+                        nlo,
+                        nhi,
+                        noff,
                     )
                     excess -= d * ft
                     rem += d * ft
                 x = need
             p[s, t] += x
-            _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, active)
+            _apply(
+                s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, nlo, nhi, noff
+            )
             used = x if x < surplus[t] else surplus[t]
             surplus[t] -= used
             rem -= x * f * dt_h
@@ -456,7 +536,9 @@ def greedy_fill(
     p = p_init.copy()
     pz = pz0.copy()
     rows, n_rows = _session_rows(coef)
-    active = np.ones((cap.shape[0], T), dtype=np.uint8)  # book every node: cap is returned
+    N = cap.shape[0]
+    nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is returned
+    capc = _gather_cap(cap, nlo, nhi, noff, total)
     _fill(
         order,
         sub_t,
@@ -469,7 +551,7 @@ def greedy_fill(
         rows,
         n_rows,
         path,
-        cap,
+        capc,
         surplus,
         dt_h,
         p,
@@ -478,9 +560,15 @@ def greedy_fill(
         plim,
         pz,
         acoef,
-        active,
+        nlo,
+        nhi,
+        noff,
         _windows(present),
     )
+    for n in range(N):
+        for t in range(T):
+            for r in range(4):
+                cap[n, r, t] = capc[n * T + t, r]
     return p, cap, pz
 
 
@@ -506,9 +594,15 @@ def _improve(
     pz,
     acoef,
     p,
-    active,
+    nlo,
+    nhi,
+    noff,
+    window,
 ):
-    """:func:`improve_cost` with precomputed ``rows``/``n_rows`` and ``active`` nodes."""
+    """Run :func:`improve_cost` with precomputed rows, node ranges and windows.
+
+    ``cap`` is in the compact layout of :func:`_active_ranges` (see :func:`_fill`).
+    """
     S, T = p.shape
     for oi in range(S):
         s = order[oi]
@@ -550,7 +644,9 @@ def _improve(
                 plim,
                 pz,
                 acoef,
-                active,
+                nlo,
+                nhi,
+                noff,
             )
             if left > _TOL and h > left / f_lo:
                 h = left / f_lo  # only the surplus left is cheap
@@ -579,10 +675,40 @@ def _improve(
             if done_hi:
                 p[s, t_hi] = 0.0
             _apply(
-                s, t_hi, -dx, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, active
+                s,
+                t_hi,
+                -dx,
+                coef,
+                rows,
+                n_rows,
+                path,
+                cap,
+                phasor_line,
+                pidx,
+                pz,
+                acoef,
+                nlo,
+                nhi,
+                noff,
             )
             p[s, t_lo] += x
-            _apply(s, t_lo, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, active)
+            _apply(
+                s,
+                t_lo,
+                x,
+                coef,
+                rows,
+                n_rows,
+                path,
+                cap,
+                phasor_line,
+                pidx,
+                pz,
+                acoef,
+                nlo,
+                nhi,
+                noff,
+            )
             usage[t_hi] -= dx * f_hi
             usage[t_lo] += x * f_lo
             if done_hi:
@@ -627,7 +753,10 @@ def improve_cost(
     scanned in (cheapest first); ``usage`` is updated.
     """
     rows, n_rows = _session_rows(coef)
-    active = np.ones((cap.shape[0], p.shape[1]), dtype=np.uint8)  # book every node
+    N = cap.shape[0]
+    T = p.shape[1]
+    nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is updated
+    capc = _gather_cap(cap, nlo, nhi, noff, total)
     _improve(
         order,
         slots,
@@ -642,15 +771,22 @@ def improve_cost(
         rows,
         n_rows,
         path,
-        cap,
+        capc,
         phasor_line,
         pidx,
         plim,
         pz,
         acoef,
         p,
-        active,
+        nlo,
+        nhi,
+        noff,
+        _windows(present),
     )
+    for n in range(N):
+        for t in range(T):
+            for r in range(4):
+                cap[n, r, t] = capc[n * T + t, r]
 
 
 @njit(cache=True)
@@ -765,25 +901,265 @@ def _sub_slots(problem: ProblemArrays) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(sub_t[idx]), np.ascontiguousarray(sub_kind[idx])
 
 
+@njit(cache=True)
+def _pairwise_block(a, lo, n):
+    """Sum ``a[lo:lo + n]`` for ``n <= 128`` as numpy does (one block, no split)."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    m = n - n % 8
+    i = 8
+    while i < m:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def _pairwise_sum(a, lo, n):
+    """Sum of ``a[lo:lo + n]`` exactly as numpy sums a contiguous float64 array.
+
+    numpy's pairwise summation (``pairwise_sum`` in its umath loops): sequential below
+    8 items, 8 interleaved partial sums up to 128, halves (at a multiple of 8) above.
+    Keeping numpy's rounding keeps the plans' scores, and so the plan chosen, bit for
+    bit what the numpy code computed. The halving is done with an explicit stack (numba
+    does not cache recursive functions reliably).
+    """
+    if n <= 128:
+        return _pairwise_block(a, lo, n)
+    # post-order walk of the halving tree: (lo, n, state) frames, partial sums stacked
+    f_lo = np.empty(64, dtype=np.int64)
+    f_n = np.empty(64, dtype=np.int64)
+    f_st = np.empty(64, dtype=np.int64)
+    vals = np.empty(64)
+    top = 0
+    nv = 0
+    f_lo[0] = lo
+    f_n[0] = n
+    f_st[0] = 0
+    top = 1
+    while top > 0:
+        i = top - 1
+        cl = f_lo[i]
+        cn = f_n[i]
+        if cn <= 128:
+            vals[nv] = _pairwise_block(a, cl, cn)
+            nv += 1
+            top -= 1
+            continue
+        n2 = cn // 2
+        n2 -= n2 % 8
+        st = f_st[i]
+        if st == 0:
+            f_st[i] = 1
+            f_lo[top] = cl
+            f_n[top] = n2
+            f_st[top] = 0
+            top += 1
+        elif st == 1:
+            f_st[i] = 2
+            f_lo[top] = cl + n2
+            f_n[top] = cn - n2
+            f_st[top] = 0
+            top += 1
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@njit(cache=True)
+def _np_sum(a):
+    """``a.sum()`` of a contiguous 1-d float64 array, bit for bit."""
+    return 0.0 + _pairwise_sum(a, 0, a.shape[0])
+
+
+@njit(cache=True)
+def _session_stats(present, pmax, energy, priority, dt_h):
+    """One sweep over the sessions' rows for what the solver needs per session.
+
+    Returns the presence window (S, 2) (first and last slot present, ``T, -1`` if
+    never), the hours present, the peak rate, and the weighted unmet energy no plan can
+    avoid (each EV alone at its own limits), all as the numpy expressions of
+    :func:`session_orders` and :func:`solve_greedy` would compute them.
+    """
+    S, T = present.shape
+    window = np.empty((S, 2), dtype=np.int64)
+    avail_h = np.empty(S)
+    peak = np.empty(S)
+    floor = np.empty(S)
+    row = np.empty(T)
+    for s in range(S):
+        lo = T
+        hi = -1
+        m = -np.inf
+        for t in range(T):
+            f = present[s, t]
+            if f > 0.0:
+                if t < lo:
+                    lo = t
+                hi = t
+            x = pmax[s, t]
+            if x > m or x != x:
+                m = x  # np.max propagates NaN
+            row[t] = x * f
+        window[s, 0] = lo
+        window[s, 1] = hi
+        peak[s] = m
+        own_max = _np_sum(row) * dt_h
+        avail_h[s] = _np_sum(present[s]) * dt_h
+        u = energy[s] - own_max
+        floor[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
+    return window, avail_h, peak, _np_sum(floor)
+
+
+@njit(cache=True)
+def _cmp(x, y):
+    """-1, 0, 1 as numpy's sort orders floats (NaN last, NaNs equal)."""
+    if x < y:
+        return -1
+    if x > y:
+        return 1
+    if x == y:
+        return 0
+    xn = x != x
+    yn = y != y
+    if xn and yn:
+        return 0
+    return 1 if xn else -1
+
+
+@njit(cache=True)
+def _lexorder(k1, k2, k3):
+    """``np.lexsort((ids, k3, k2, k1))``: indices by k1, then k2, then k3, then index.
+
+    A bottom-up merge sort on the index array (keys compared as numpy sorts floats).
+    """
+    S = k1.shape[0]
+    a = np.arange(S)
+    b = np.empty(S, dtype=np.int64)
+    width = 1
+    while width < S:
+        for lo in range(0, S, 2 * width):
+            mid = min(lo + width, S)
+            hi = min(lo + 2 * width, S)
+            i = lo
+            j = mid
+            o = lo
+            while i < mid and j < hi:
+                x = a[i]
+                y = a[j]
+                c = _cmp(k1[x], k1[y])
+                if c == 0:
+                    c = _cmp(k2[x], k2[y])
+                    if c == 0:
+                        c = _cmp(k3[x], k3[y])
+                        if c == 0:
+                            c = -1 if x < y else 1
+                if c <= 0:
+                    b[o] = x
+                    i += 1
+                else:
+                    b[o] = y
+                    j += 1
+                o += 1
+            while i < mid:
+                b[o] = a[i]
+                i += 1
+                o += 1
+            while j < hi:
+                b[o] = a[j]
+                j += 1
+                o += 1
+        a, b = b, a
+        width *= 2
+    return a
+
+
+@njit(cache=True)
+def _orders(window, avail_h, peak, energy, priority, T):
+    """EDF and LLF orders from :func:`_session_stats` (see :func:`session_orders`)."""
+    S = energy.shape[0]
+    last = np.empty(S)
+    laxity = np.empty(S)
+    neg_prio = np.empty(S)
+    for s in range(S):
+        last[s] = window[s, 1] if window[s, 1] >= 0 else T
+        need_h = energy[s] / peak[s] if peak[s] > 0.0 else np.inf
+        laxity[s] = avail_h[s] - need_h
+        neg_prio[s] = -priority[s]
+    return _lexorder(neg_prio, last, laxity), _lexorder(neg_prio, laxity, last)
+
+
+@njit(cache=True)
+def _plan_quality(p, present, energy, priority, net_base, price_imp, price_exp, dt_h, usage):
+    """Weighted unmet energy and site cost of a plan, as :func:`_quality` computes them.
+
+    Also writes the EVs' mean power per slot (``(p * present).sum(axis=0)``) to
+    ``usage``. One sweep over the plan, no temporaries of its size; sums rounded as
+    numpy rounds them.
+    """
+    S, T = p.shape
+    row = np.empty(T)
+    unmet = np.empty(S)
+    for s in range(S):
+        for t in range(T):
+            x = p[s, t] * present[s, t]
+            row[t] = x
+            if s == 0:
+                usage[t] = x
+            else:
+                usage[t] += x
+        u = energy[s] - _np_sum(row) * dt_h
+        unmet[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
+    if S == 0:
+        usage[:] = 0.0
+    for t in range(T):
+        site = net_base[t] + usage[t]
+        imp = site if site > 0.0 or site != site else 0.0
+        ex = -site if -site > 0.0 or site != site else 0.0
+        row[t] = imp * price_imp[t] - ex * price_exp[t]
+    return _np_sum(unmet), _np_sum(row) * dt_h
+
+
 def session_orders(problem: ProblemArrays) -> dict[str, np.ndarray]:
-    """Earliest-deadline-first and least-laxity-first orders (higher priority first)."""
-    present = problem.present
-    T = problem.n_slots
-    dt_h = problem.grid.step_h
-    any_present = present > 0.0
-    # last slot with presence (deadline); sessions never present sort last
-    last = np.where(any_present.any(axis=1), T - 1 - np.argmax(any_present[:, ::-1], axis=1), T)
-    peak = problem.pmax_kw.max(axis=1)
-    avail_h = present.sum(axis=1) * dt_h
-    with np.errstate(divide="ignore", invalid="ignore"):
-        need_h = np.where(peak > 0.0, problem.energy_kwh / peak, np.inf)
-    laxity = avail_h - need_h
-    ids = np.arange(problem.n_sessions)
-    neg_prio = -problem.priority
-    return {
-        "edf": np.lexsort((ids, laxity, last, neg_prio)).astype(np.int64),
-        "llf": np.lexsort((ids, last, laxity, neg_prio)).astype(np.int64),
-    }
+    """Earliest-deadline-first and least-laxity-first orders (higher priority first).
+
+    EDF: by priority (higher first), last slot present, laxity (hours present minus
+    hours needed at the peak rate), index. LLF: by priority, laxity, last slot, index.
+    """
+    window, avail_h, peak, _ = _session_stats(
+        problem.present,
+        problem.pmax_kw,
+        problem.energy_kwh,
+        problem.priority,
+        problem.grid.step_h,
+    )
+    edf, llf = _orders(window, avail_h, peak, problem.energy_kwh, problem.priority, problem.n_slots)
+    return {"edf": edf, "llf": llf}
 
 
 def delivered_kwh(problem: ProblemArrays, power_kw: np.ndarray) -> np.ndarray:
@@ -821,22 +1197,27 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     S = problem.n_sessions
     info: dict = {"orderings": {}}
     ph = PhasorState(problem)
-    orders = session_orders(problem)
+    # one sweep over the sessions: presence windows, orders, and the unmet energy no
+    # plan can avoid (each EV alone at its own limits, no network)
+    window, avail_h, peak, floor_unmet = _session_stats(
+        problem.present,
+        problem.pmax_kw,
+        problem.energy_kwh,
+        problem.priority,
+        problem.grid.step_h,
+    )
+    edf, llf = _orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T)
     passes = [
-        ("edf", orders["edf"], sub_t, sub_kind),
-        ("llf", orders["llf"], sub_t, sub_kind),
+        ("edf", edf, sub_t, sub_kind),
+        ("llf", llf, sub_t, sub_kind),
         # earliest deadline, earliest slots first: the classic order for delivering the
         # most energy; its cost is then lowered by the improvement pass
-        ("edf_asap", orders["edf"], np.arange(T, dtype=np.int64), np.ones(T, dtype=np.int64)),
+        ("edf_asap", edf, np.arange(T, dtype=np.int64), np.ones(T, dtype=np.int64)),
     ]
-    # unmet energy no plan can avoid: each EV alone at its own limits, no network
-    own_max = (problem.pmax_kw * problem.present).sum(axis=1) * problem.grid.step_h
-    floor_unmet = float((np.maximum(problem.energy_kwh - own_max, 0.0) * problem.priority).sum())
     rows, n_rows = _session_rows(problem.coef)
-    window = _windows(problem.present)
     # nodes that can bind in each slot (every session at its maximum everywhere at once);
     # the fill and the improvement pass neither check nor book the others
-    active = _active_nodes(
+    nlo, nhi, noff, total = _active_ranges(
         problem.pmax_kw,
         problem.coef,
         rows,
@@ -849,15 +1230,21 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         ph.pz,
         problem.acoef,
     )
-    # work buffers, allocated once: the pass running and the best pass so far
-    cur = (np.empty((S, T)), np.empty_like(problem.cap), np.empty_like(ph.pz))
-    spare = (np.empty((S, T)), np.empty_like(problem.cap), np.empty_like(ph.pz))
+    cap0 = _gather_cap(problem.cap, nlo, nhi, noff, total)
+    # work buffers, allocated once: the pass running and the best pass so far. A plan is
+    # only ever non-zero inside its session's presence window, so only that is reset.
+    cur = (np.zeros((S, T)), np.empty_like(cap0), np.empty_like(ph.pz), np.empty(T))
+    spare = (np.zeros((S, T)), np.empty_like(cap0), np.empty_like(ph.pz), np.empty(T))
     surplus = np.empty_like(problem.pv_surplus_kw)
+    fresh = [id(cur[0]), id(spare[0])]
     best = None
     for name, order, st, sk in passes:
-        p, cap, pz = cur
-        p.fill(0.0)
-        np.copyto(cap, problem.cap)
+        p, cap, pz, usage = cur
+        if id(p) in fresh:
+            fresh.remove(id(p))
+        else:
+            _zero_windows(p, window)
+        np.copyto(cap, cap0)
         np.copyto(pz, ph.pz)
         np.copyto(surplus, problem.pv_surplus_kw)
         _fill(
@@ -881,10 +1268,22 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
             ph.plim,
             pz,
             problem.acoef,
-            active,
+            nlo,
+            nhi,
+            noff,
             window,
         )
-        unmet, cost = _quality(problem, p)
+        unmet, cost = _plan_quality(
+            p,
+            problem.present,
+            problem.energy_kwh,
+            problem.priority,
+            problem.net_base_kw,
+            problem.price_import_per_kwh,
+            problem.price_export_per_kwh,
+            problem.grid.step_h,
+            usage,
+        )
         info["orderings"][name] = {"weighted_unmet_kwh": unmet, "cost": cost}
         if best is None or (round(unmet, 6), cost) < (round(best[1], 6), best[2]):
             if best is not None:
@@ -894,17 +1293,17 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         if unmet <= floor_unmet + 1e-6:
             break  # no ordering can deliver more: keep this price-ordered pass
     assert best is not None
-    name, _, _, (p, cap, pz), order = best
+    name, _, _, (p, cap, pz, usage), order = best
     # local improvement of the plan kept: move energy to cheaper slots with room (the
     # fill left exactly that capacity and those phasors on the active nodes)
-    price = effective_price(problem, p)
+    cheap = np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh)
+    price = np.where(problem.pv_surplus_kw - usage > _TOL, cheap, problem.price_import_per_kwh)
     slots = np.lexsort((np.arange(T), price)).astype(np.int64)
-    usage = (p * problem.present).sum(axis=0)
     _improve(
         order,
         slots,
         problem.price_import_per_kwh,
-        np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh),
+        cheap,
         problem.pv_surplus_kw,
         usage,
         problem.present,
@@ -921,10 +1320,23 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         pz,
         problem.acoef,
         p,
-        active,
+        nlo,
+        nhi,
+        noff,
+        window,
     )
     info["ordering"] = name
-    info["weighted_unmet_kwh"], info["cost"] = _quality(problem, p)
+    info["weighted_unmet_kwh"], info["cost"] = _plan_quality(
+        p,
+        problem.present,
+        problem.energy_kwh,
+        problem.priority,
+        problem.net_base_kw,
+        problem.price_import_per_kwh,
+        problem.price_export_per_kwh,
+        problem.grid.step_h,
+        np.empty(T),
+    )
     info["floor_unmet_kwh"] = floor_unmet
     return p, info
 
@@ -976,7 +1388,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     order = session_orders(problem)["llf"]
     rows, n_rows = _session_rows(problem.coef)
     # what each session can still add bounds the load the fill can put on a node
-    active = _active_nodes(
+    nlo, nhi, noff, total = _active_ranges(
         pmax - p_init,
         problem.coef,
         rows,
@@ -989,6 +1401,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         ph.pz,
         problem.acoef,
     )
+    capc = _gather_cap(cap, nlo, nhi, noff, total)
     p = p_init.copy()
     _fill(
         order,
@@ -1002,7 +1415,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         rows,
         n_rows,
         problem.path,
-        cap,
+        capc,
         surplus,
         problem.grid.step_h,
         p,
@@ -1011,7 +1424,9 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         ph.plim,
         ph.pz,
         problem.acoef,
-        active,
+        nlo,
+        nhi,
+        noff,
         _windows(problem.present),
     )
     return p
