@@ -149,8 +149,12 @@ def active_mask(problem, extra):
     """(N, T) bool: the slots in which the solver checks and books each node."""
     rows, n_rows = g._session_rows(problem.coef)
     ph = g.PhasorState(problem)
+    window, b0, C = g._windows(problem.present, np.zeros_like(extra))
+    assert (extra[problem.present <= 0.0] <= 0.0).all()  # nothing outside the windows
     lo, hi, off, total = g._active_ranges(
-        extra,
+        g._to_ragged(extra, window, b0, C),
+        window,
+        b0,
         problem.coef,
         rows,
         n_rows,

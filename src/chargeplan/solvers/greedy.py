@@ -66,29 +66,61 @@ def _session_rows(coef):
 
 
 @njit(cache=True)
-def _windows(present):
-    """First and last slot each session is present in: (S, 2) (``T, -1`` if never)."""
+def _windows(present, p_init):
+    """Each session's window: first and last slot present or with a rate in ``p_init``.
+
+    Returns ``window`` (S, 2) (``T, -1`` when empty), ``b0`` (S,) and the number of
+    cells C: the cells of the windows laid end to end, session after session, put cell
+    (s, t) at ``b0[s] + t`` of a ragged (C,) array (see :func:`_to_ragged`).
+    """
     S, T = present.shape
-    out = np.empty((S, 2), dtype=np.int64)
+    window = np.empty((S, 2), dtype=np.int64)
+    b0 = np.empty(S, dtype=np.int64)
+    base = 0
     for s in range(S):
         lo = T
         hi = -1
         for t in range(T):
-            if present[s, t] > 0.0:
+            if present[s, t] > 0.0 or p_init[s, t] != 0.0:
                 if t < lo:
                     lo = t
                 hi = t
-        out[s, 0] = lo
-        out[s, 1] = hi
+        window[s, 0] = lo
+        window[s, 1] = hi
+        b0[s] = base - lo
+        if hi >= lo:
+            base += hi - lo + 1
+    return window, b0, base
+
+
+@njit(cache=True)
+def _full_windows(S, T):
+    """Windows covering every slot: the ragged layout is the (S, T) matrix, flattened."""
+    window = np.empty((S, 2), dtype=np.int64)
+    window[:, 0] = 0
+    window[:, 1] = T - 1
+    return window, np.arange(S) * T, S * T
+
+
+@njit(cache=True)
+def _to_ragged(a, window, b0, C):
+    """Gather the window cells of an (S, T) matrix into a ragged (C,) array."""
+    out = np.empty(C)
+    for s in range(a.shape[0]):
+        for t in range(window[s, 0], window[s, 1] + 1):
+            out[b0[s] + t] = a[s, t]
     return out
 
 
 @njit(cache=True)
-def _zero_windows(p, window):
-    """Zero each session's row of ``p`` inside its window (``p`` is 0 outside)."""
-    for s in range(p.shape[0]):
+def _from_ragged(c, window, b0, T):
+    """Scatter ragged window cells into an (S, T) matrix (0 outside the windows)."""
+    S = window.shape[0]
+    out = np.zeros((S, T))
+    for s in range(S):
         for t in range(window[s, 0], window[s, 1] + 1):
-            p[s, t] = 0.0
+            out[s, t] = c[b0[s] + t]
+    return out
 
 
 # |z + h a|^2 <= (1 - 1e-9) lim^2 puts the exact bound at least ~5e-10 lim / |a| above h,
@@ -100,10 +132,13 @@ _SLACK = 1e-7  # relative room a node keeps when it is marked as never binding
 
 
 @njit(cache=True)
-def _active_ranges(extra, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef):
+def _active_ranges(
+    extra, window, b0, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef
+):
     """Slots in which each node must be checked and booked, and a compact capacity layout.
 
-    ``extra[s, t]`` bounds what session s may still add in slot t. A node can be left
+    ``extra`` (ragged, see :func:`_windows`; nothing outside the windows) bounds what
+    each session may still add in each slot. A node can be left
     out of slot t when the sessions below it, all at their ``extra`` at once, keep every
     limited row at least ``_SLACK`` (relative) below its capacity: no check there can
     ever be the binding one, and its bookkeeping is never read. The bound is taken per
@@ -116,8 +151,8 @@ def _active_ranges(extra, coef, rows, n_rows, path, cap, phasor_line, pidx, plim
     slot t sits at row ``off[n] + t - lo[n]`` of a ``(total, 4)`` array (see
     :func:`_gather_cap`).
     """
-    S, T = extra.shape
-    N = cap.shape[0]
+    S = window.shape[0]
+    N, _, T = cap.shape
     D = path.shape[1]
     # per node and row: lowest capacity over the horizon
     dlin = np.full((N, 4), np.inf)
@@ -150,22 +185,12 @@ def _active_ranges(extra, coef, rows, n_rows, path, cap, phasor_line, pidx, plim
     # weight of each session on each node of its path, and a first time-free bound
     w = np.zeros((S, D))
     tot = np.zeros(N)
-    e_lo = np.empty(S, dtype=np.int64)
-    e_hi = np.empty(S, dtype=np.int64)
     for s in range(S):
         emax = 0.0
-        lo = T
-        hi = -1
-        for t in range(T):
-            e = extra[s, t]
-            if e > 0.0:
-                if e > emax:
-                    emax = e
-                if t < lo:
-                    lo = t
-                hi = t
-        e_lo[s] = lo
-        e_hi[s] = hi
+        for t in range(window[s, 0], window[s, 1] + 1):
+            e = extra[b0[s] + t]
+            if e > emax:
+                emax = e
         for d in range(D):
             n = path[s, d]
             if n < 0:
@@ -213,8 +238,8 @@ def _active_ranges(extra, coef, rows, n_rows, path, cap, phasor_line, pidx, plim
             ws = w[s, d]
             if i < 0 or ws == 0.0:
                 continue
-            for t in range(e_lo[s], e_hi[s] + 1):
-                e = extra[s, t]
+            for t in range(window[s, 0], window[s, 1] + 1):
+                e = extra[b0[s] + t]
                 if e > 0.0:
                     load[i, t] += ws * e
     lo_n = np.full(N, T, dtype=np.int64)
@@ -312,6 +337,23 @@ def _headroom(
 
 
 @njit(cache=True, inline="always")
+def _session_range(s, path, nlo, nhi):
+    """Slots in which some node on session s's path is checked (hull; empty if lo > hi)."""
+    lo = 1 << 30
+    hi = -1
+    for d in range(path.shape[1]):
+        n = path[s, d]
+        if n < 0:
+            break
+        if nlo[n] <= nhi[n]:
+            if nlo[n] < lo:
+                lo = nlo[n]
+            if nhi[n] > hi:
+                hi = nhi[n]
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
 def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, nlo, nhi, noff):
     """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
     for d in range(path.shape[1]):
@@ -358,13 +400,15 @@ def _fill(
     nhi,
     noff,
     window,
+    b0,
 ):
     """Run one pass of :func:`greedy_fill` in place on ``p``, ``cap``, ``surplus``, ``pz``.
 
+    ``present``, ``pmax`` and ``p`` are ragged (the cells of each session's ``window``,
+    at ``b0[s] + t``, see :func:`_windows`; ``p`` is 0 outside the windows).
     ``rows``/``n_rows`` come from :func:`_session_rows`; ``nlo, nhi, noff`` from
     :func:`_active_ranges` (with ``extra`` at least what each session can add), and
-    ``cap`` is in their compact layout (:func:`_gather_cap`); ``window`` gives each
-    session's first and last slot present.
+    ``cap`` is in their compact layout (:func:`_gather_cap`).
     """
     S = order.shape[0]
     K = sub_t.shape[0]
@@ -375,39 +419,43 @@ def _fill(
             continue
         t_first = window[s, 0]
         t_last = window[s, 1]
+        i0 = b0[s]
+        c_lo, c_hi = _session_range(s, path, nlo, nhi)
         for k in range(K):
             if rem <= _TOL:
                 break
             t = sub_t[k]
             if t < t_first or t > t_last:
-                continue  # not present (saves touching the session's rows there)
-            f = present[s, t]
+                continue  # not present
+            f = present[i0 + t]
             if f <= 0.0:
                 continue
-            room = pmax[s, t] - p[s, t]
+            room = pmax[i0 + t] - p[i0 + t]
             if room <= _TOL:
                 continue
             kind = sub_kind[k]
             if kind == 0 and surplus[t] <= _TOL:
                 continue
-            h = _headroom(
-                s,
-                t,
-                room,
-                coef,
-                rows,
-                n_rows,
-                path,
-                cap,
-                phasor_line,
-                pidx,
-                plim,
-                pz,
-                acoef,
-                nlo,
-                nhi,
-                noff,
-            )
+            h = room
+            if c_lo <= t <= c_hi:
+                h = _headroom(
+                    s,
+                    t,
+                    room,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    plim,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
             if h <= _TOL:
                 continue
             x = h
@@ -416,8 +464,8 @@ def _fill(
             want = rem / (f * dt_h)
             if x > want:
                 x = want
-            if p[s, t] + x < pmin[s] - _TOL:
-                need = pmin[s] - p[s, t]
+            if p[i0 + t] + x < pmin[s] - _TOL:
+                need = pmin[s] - p[i0 + t]
                 if kind == 0 or h < need or want >= need:
                     continue  # surplus part too small (grid part comes later) or no capacity
                 # the last bit of energy is below the minimum rate: take the minimum here
@@ -428,8 +476,10 @@ def _fill(
                     if sub_kind[kk] == 0:
                         continue  # each slot once (its grid part)
                     tt = sub_t[kk]
-                    if tt != t and p[s, tt] > pmin[s] + _TOL:
-                        avail += (p[s, tt] - pmin[s]) * present[s, tt] * dt_h
+                    if tt < t_first or tt > t_last:
+                        continue  # rate 0 there
+                    if tt != t and p[i0 + tt] > pmin[s] + _TOL:
+                        avail += (p[i0 + tt] - pmin[s]) * present[i0 + tt] * dt_h
                 if avail < excess - _TOL:
                     continue
                 for kk in range(K - 1, -1, -1):
@@ -438,35 +488,53 @@ def _fill(
                     if sub_kind[kk] == 0:
                         continue
                     tt = sub_t[kk]
-                    if tt == t or p[s, tt] <= pmin[s] + _TOL:
+                    if tt < t_first or tt > t_last:
                         continue
-                    ft = present[s, tt] * dt_h
-                    d = min(p[s, tt] - pmin[s], excess / ft)
-                    p[s, tt] -= d
-                    _apply(
-                        s,
-                        tt,
-                        -d,
-                        coef,
-                        rows,
-                        n_rows,
-                        path,
-                        cap,
-                        phasor_line,
-                        pidx,
-                        pz,
-                        acoef,
-                        nlo,
-                        nhi,
-                        noff,
-                    )
+                    if tt == t or p[i0 + tt] <= pmin[s] + _TOL:
+                        continue
+                    ft = present[i0 + tt] * dt_h
+                    d = min(p[i0 + tt] - pmin[s], excess / ft)
+                    p[i0 + tt] -= d
+                    if c_lo <= tt <= c_hi:
+                        _apply(
+                            s,
+                            tt,
+                            -d,
+                            coef,
+                            rows,
+                            n_rows,
+                            path,
+                            cap,
+                            phasor_line,
+                            pidx,
+                            pz,
+                            acoef,
+                            nlo,
+                            nhi,
+                            noff,
+                        )
                     excess -= d * ft
                     rem += d * ft
                 x = need
-            p[s, t] += x
-            _apply(
-                s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, nlo, nhi, noff
-            )
+            p[i0 + t] += x
+            if c_lo <= t <= c_hi:
+                _apply(
+                    s,
+                    t,
+                    x,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
             used = x if x < surplus[t] else surplus[t]
             surplus[t] -= used
             rem -= x * f * dt_h
@@ -533,18 +601,19 @@ def greedy_fill(
     S, T = present.shape
     cap = cap0.copy()
     surplus = surplus0.copy()
-    p = p_init.copy()
     pz = pz0.copy()
     rows, n_rows = _session_rows(coef)
     N = cap.shape[0]
     nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is returned
     capc = _gather_cap(cap, nlo, nhi, noff, total)
+    window, b0, C = _full_windows(S, T)
+    p = _to_ragged(p_init, window, b0, C)
     _fill(
         order,
         sub_t,
         sub_kind,
-        present,
-        pmax,
+        _to_ragged(present, window, b0, C),
+        _to_ragged(pmax, window, b0, C),
         pmin,
         energy,
         coef,
@@ -563,13 +632,14 @@ def greedy_fill(
         nlo,
         nhi,
         noff,
-        _windows(present),
+        window,
+        b0,
     )
     for n in range(N):
         for t in range(T):
             for r in range(4):
                 cap[n, r, t] = capc[n * T + t, r]
-    return p, cap, pz
+    return _from_ragged(p, window, b0, T), cap, pz
 
 
 @njit(cache=True)
@@ -598,14 +668,41 @@ def _improve(
     nhi,
     noff,
     window,
+    b0,
 ):
     """Run :func:`improve_cost` with precomputed rows, node ranges and windows.
 
-    ``cap`` is in the compact layout of :func:`_active_ranges` (see :func:`_fill`).
+    ``present``, ``pmax``, ``p`` are ragged and ``cap`` compact, as for :func:`_fill`.
     """
-    S, T = p.shape
+    S = order.shape[0]
+    T = slots.shape[0]
     for oi in range(S):
         s = order[oi]
+        t_first = window[s, 0]
+        t_last = window[s, 1]
+        i0 = b0[s]
+        c_lo, c_hi = _session_range(s, path, nlo, nhi)
+        # A move needs a slot with energy priced above a slot with room. If even the
+        # cheapest slot with room is no cheaper than the dearest slot with energy, the
+        # walk below only moves its pointers (prices stay as they are): skip it.
+        lo_min = np.inf
+        hi_max = -np.inf
+        for t in range(t_first, t_last + 1):
+            f = present[i0 + t]
+            if f <= 0.0:
+                continue
+            if p[i0 + t] > _TOL:
+                from_grid = usage[t] > surplus[t] + _TOL
+                ph_ = price_imp[t] if from_grid else price_exp[t]
+                if not (ph_ <= hi_max):  # NaN sticks: no skip then
+                    hi_max = ph_
+            if pmax[i0 + t] - p[i0 + t] > _TOL:
+                left = surplus[t] - usage[t]
+                pl_ = price_exp[t] if left > _TOL else price_imp[t]
+                if not (pl_ >= lo_min):
+                    lo_min = pl_
+        if lo_min >= hi_max - 1e-12:
+            continue
         lo = 0
         hi = T - 1
         while lo < hi:
@@ -621,94 +718,105 @@ def _improve(
                 else:
                     lo += 1
                 continue
-            f_hi = present[s, t_hi]
-            if f_hi <= 0.0 or p[s, t_hi] <= _TOL:
+            # outside the window: nothing present, rate 0
+            if t_hi < t_first or t_hi > t_last:
                 hi -= 1
                 continue
-            f_lo = present[s, t_lo]
-            room = pmax[s, t_lo] - p[s, t_lo]
+            f_hi = present[i0 + t_hi]
+            if f_hi <= 0.0 or p[i0 + t_hi] <= _TOL:
+                hi -= 1
+                continue
+            if t_lo < t_first or t_lo > t_last:
+                lo += 1
+                continue
+            f_lo = present[i0 + t_lo]
+            room = pmax[i0 + t_lo] - p[i0 + t_lo]
             if f_lo <= 0.0 or room <= _TOL:
                 lo += 1
                 continue
-            h = _headroom(
-                s,
-                t_lo,
-                room,
-                coef,
-                rows,
-                n_rows,
-                path,
-                cap,
-                phasor_line,
-                pidx,
-                plim,
-                pz,
-                acoef,
-                nlo,
-                nhi,
-                noff,
-            )
+            h = room
+            if c_lo <= t_lo <= c_hi:
+                h = _headroom(
+                    s,
+                    t_lo,
+                    room,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    plim,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
             if left > _TOL and h > left / f_lo:
                 h = left / f_lo  # only the surplus left is cheap
-            if h <= _TOL or (p[s, t_lo] <= _TOL and h < pmin[s] - _TOL):
+            if h <= _TOL or (p[i0 + t_lo] <= _TOL and h < pmin[s] - _TOL):
                 lo += 1
                 continue
             # move everything from t_hi if it fits, else fill t_lo and keep t_hi >= pmin
-            x = p[s, t_hi] * f_hi / f_lo
+            x = p[i0 + t_hi] * f_hi / f_lo
             if x <= h:
-                dx = p[s, t_hi]
-                if p[s, t_lo] <= _TOL and x < pmin[s] - _TOL:
+                dx = p[i0 + t_hi]
+                if p[i0 + t_lo] <= _TOL and x < pmin[s] - _TOL:
                     hi -= 1
                     continue
                 done_hi = True
             else:
                 x = h
                 dx = x * f_lo / f_hi
-                if p[s, t_hi] - dx < pmin[s] - _TOL:
-                    dx = p[s, t_hi] - pmin[s]
+                if p[i0 + t_hi] - dx < pmin[s] - _TOL:
+                    dx = p[i0 + t_hi] - pmin[s]
                     x = dx * f_hi / f_lo
-                if dx <= _TOL or (p[s, t_lo] <= _TOL and x < pmin[s] - _TOL):
+                if dx <= _TOL or (p[i0 + t_lo] <= _TOL and x < pmin[s] - _TOL):
                     lo += 1
                     continue
                 done_hi = False
-            p[s, t_hi] -= dx
+            p[i0 + t_hi] -= dx
             if done_hi:
-                p[s, t_hi] = 0.0
-            _apply(
-                s,
-                t_hi,
-                -dx,
-                coef,
-                rows,
-                n_rows,
-                path,
-                cap,
-                phasor_line,
-                pidx,
-                pz,
-                acoef,
-                nlo,
-                nhi,
-                noff,
-            )
-            p[s, t_lo] += x
-            _apply(
-                s,
-                t_lo,
-                x,
-                coef,
-                rows,
-                n_rows,
-                path,
-                cap,
-                phasor_line,
-                pidx,
-                pz,
-                acoef,
-                nlo,
-                nhi,
-                noff,
-            )
+                p[i0 + t_hi] = 0.0
+            if c_lo <= t_hi <= c_hi:
+                _apply(
+                    s,
+                    t_hi,
+                    -dx,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
+            p[i0 + t_lo] += x
+            if c_lo <= t_lo <= c_hi:
+                _apply(
+                    s,
+                    t_lo,
+                    x,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
             usage[t_hi] -= dx * f_hi
             usage[t_lo] += x * f_lo
             if done_hi:
@@ -757,6 +865,8 @@ def improve_cost(
     T = p.shape[1]
     nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is updated
     capc = _gather_cap(cap, nlo, nhi, noff, total)
+    window, b0, C = _full_windows(p.shape[0], T)
+    pc = _to_ragged(p, window, b0, C)
     _improve(
         order,
         slots,
@@ -764,8 +874,8 @@ def improve_cost(
         price_exp,
         surplus,
         usage,
-        present,
-        pmax,
+        _to_ragged(present, window, b0, C),
+        _to_ragged(pmax, window, b0, C),
         pmin,
         coef,
         rows,
@@ -777,16 +887,18 @@ def improve_cost(
         plim,
         pz,
         acoef,
-        p,
+        pc,
         nlo,
         nhi,
         noff,
-        _windows(present),
+        window,
+        b0,
     )
     for n in range(N):
         for t in range(T):
             for r in range(4):
                 cap[n, r, t] = capc[n * T + t, r]
+    p[:, :] = _from_ragged(pc, window, b0, T)
 
 
 @njit(cache=True)
@@ -1001,39 +1113,59 @@ def _np_sum(a):
 def _session_stats(present, pmax, energy, priority, dt_h):
     """One sweep over the sessions' rows for what the solver needs per session.
 
-    Returns the presence window (S, 2) (first and last slot present, ``T, -1`` if
-    never), the hours present, the peak rate, and the weighted unmet energy no plan can
-    avoid (each EV alone at its own limits), all as the numpy expressions of
+    Returns the presence windows and ragged layout (``window, b0, C`` as
+    :func:`_windows` with no ``p_init``), ``present`` and ``pmax`` as ragged arrays, the
+    hours present, the peak rate, and the weighted unmet energy no plan can avoid (each
+    EV alone at its own limits), the last three as the numpy expressions of
     :func:`session_orders` and :func:`solve_greedy` would compute them.
     """
     S, T = present.shape
     window = np.empty((S, 2), dtype=np.int64)
+    b0 = np.empty(S, dtype=np.int64)
     avail_h = np.empty(S)
     peak = np.empty(S)
     floor = np.empty(S)
     row = np.empty(T)
+    # a first pass for the layout (cheap: stops at the first and last slot present)
+    base = 0
     for s in range(S):
         lo = T
+        for t in range(T):
+            if present[s, t] > 0.0:
+                lo = t
+                break
         hi = -1
+        for t in range(T - 1, lo - 1, -1):
+            if present[s, t] > 0.0:
+                hi = t
+                break
+        window[s, 0] = lo
+        window[s, 1] = hi
+        b0[s] = base - lo
+        if hi >= lo:
+            base += hi - lo + 1
+    pres_c = np.empty(base)
+    pmax_c = np.empty(base)
+    for s in range(S):
+        lo = window[s, 0]
+        hi = window[s, 1]
+        i0 = b0[s]
         m = -np.inf
         for t in range(T):
             f = present[s, t]
-            if f > 0.0:
-                if t < lo:
-                    lo = t
-                hi = t
             x = pmax[s, t]
             if x > m or x != x:
                 m = x  # np.max propagates NaN
             row[t] = x * f
-        window[s, 0] = lo
-        window[s, 1] = hi
+            if lo <= t <= hi:
+                pres_c[i0 + t] = f
+                pmax_c[i0 + t] = x
         peak[s] = m
         own_max = _np_sum(row) * dt_h
         avail_h[s] = _np_sum(present[s]) * dt_h
         u = energy[s] - own_max
         floor[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
-    return window, avail_h, peak, _np_sum(floor)
+    return window, b0, base, pres_c, pmax_c, avail_h, peak, _np_sum(floor)
 
 
 @njit(cache=True)
@@ -1115,28 +1247,32 @@ def _orders(window, avail_h, peak, energy, priority, T):
 
 
 @njit(cache=True)
-def _plan_quality(p, present, energy, priority, net_base, price_imp, price_exp, dt_h, usage):
-    """Weighted unmet energy and site cost of a plan, as :func:`_quality` computes them.
+def _plan_quality(
+    p, present, window, b0, energy, priority, net_base, price_imp, price_exp, dt_h, usage
+):
+    """Weighted unmet energy and site cost of a ragged plan, as :func:`_quality` computes.
 
     Also writes the EVs' mean power per slot (``(p * present).sum(axis=0)``) to
-    ``usage``. One sweep over the plan, no temporaries of its size; sums rounded as
-    numpy rounds them.
+    ``usage``. One sweep over the plan, no (S, T) temporaries; sums rounded as numpy
+    rounds them (cells outside the windows are 0 and add exact zeros).
     """
-    S, T = p.shape
-    row = np.empty(T)
+    S = window.shape[0]
+    T = usage.shape[0]
+    row = np.zeros(T)
     unmet = np.empty(S)
+    usage[:] = 0.0
     for s in range(S):
-        for t in range(T):
-            x = p[s, t] * present[s, t]
+        lo = window[s, 0]
+        hi = window[s, 1]
+        i0 = b0[s]
+        for t in range(lo, hi + 1):
+            x = p[i0 + t] * present[i0 + t]
             row[t] = x
-            if s == 0:
-                usage[t] = x
-            else:
-                usage[t] += x
+            usage[t] += x
         u = energy[s] - _np_sum(row) * dt_h
         unmet[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
-    if S == 0:
-        usage[:] = 0.0
+        for t in range(lo, hi + 1):
+            row[t] = 0.0
     for t in range(T):
         site = net_base[t] + usage[t]
         imp = site if site > 0.0 or site != site else 0.0
@@ -1151,7 +1287,7 @@ def session_orders(problem: ProblemArrays) -> dict[str, np.ndarray]:
     EDF: by priority (higher first), last slot present, laxity (hours present minus
     hours needed at the peak rate), index. LLF: by priority, laxity, last slot, index.
     """
-    window, avail_h, peak, _ = _session_stats(
+    window, _, _, _, _, avail_h, peak, _ = _session_stats(
         problem.present,
         problem.pmax_kw,
         problem.energy_kwh,
@@ -1194,12 +1330,11 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     """
     sub_t, sub_kind = _sub_slots(problem)
     T = problem.n_slots
-    S = problem.n_sessions
     info: dict = {"orderings": {}}
     ph = PhasorState(problem)
-    # one sweep over the sessions: presence windows, orders, and the unmet energy no
-    # plan can avoid (each EV alone at its own limits, no network)
-    window, avail_h, peak, floor_unmet = _session_stats(
+    # one sweep over the sessions: presence windows and the ragged layout of their cells,
+    # orders, and the unmet energy no plan can avoid (each EV alone at its own limits)
+    window, b0, C, present, pmax, avail_h, peak, floor_unmet = _session_stats(
         problem.present,
         problem.pmax_kw,
         problem.energy_kwh,
@@ -1218,7 +1353,9 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     # nodes that can bind in each slot (every session at its maximum everywhere at once);
     # the fill and the improvement pass neither check nor book the others
     nlo, nhi, noff, total = _active_ranges(
-        problem.pmax_kw,
+        pmax,
+        window,
+        b0,
         problem.coef,
         rows,
         n_rows,
@@ -1231,19 +1368,14 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         problem.acoef,
     )
     cap0 = _gather_cap(problem.cap, nlo, nhi, noff, total)
-    # work buffers, allocated once: the pass running and the best pass so far. A plan is
-    # only ever non-zero inside its session's presence window, so only that is reset.
-    cur = (np.zeros((S, T)), np.empty_like(cap0), np.empty_like(ph.pz), np.empty(T))
-    spare = (np.zeros((S, T)), np.empty_like(cap0), np.empty_like(ph.pz), np.empty(T))
+    # work buffers, allocated once: the pass running and the best pass so far
+    cur = (np.empty(C), np.empty_like(cap0), np.empty_like(ph.pz), np.empty(T))
+    spare = (np.empty(C), np.empty_like(cap0), np.empty_like(ph.pz), np.empty(T))
     surplus = np.empty_like(problem.pv_surplus_kw)
-    fresh = [id(cur[0]), id(spare[0])]
     best = None
     for name, order, st, sk in passes:
         p, cap, pz, usage = cur
-        if id(p) in fresh:
-            fresh.remove(id(p))
-        else:
-            _zero_windows(p, window)
+        p.fill(0.0)
         np.copyto(cap, cap0)
         np.copyto(pz, ph.pz)
         np.copyto(surplus, problem.pv_surplus_kw)
@@ -1251,8 +1383,8 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
             order,
             st,
             sk,
-            problem.present,
-            problem.pmax_kw,
+            present,
+            pmax,
             problem.pmin_kw,
             problem.energy_kwh,
             problem.coef,
@@ -1272,10 +1404,13 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
             nhi,
             noff,
             window,
+            b0,
         )
         unmet, cost = _plan_quality(
             p,
-            problem.present,
+            present,
+            window,
+            b0,
             problem.energy_kwh,
             problem.priority,
             problem.net_base_kw,
@@ -1295,7 +1430,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     assert best is not None
     name, _, _, (p, cap, pz, usage), order = best
     # local improvement of the plan kept: move energy to cheaper slots with room (the
-    # fill left exactly that capacity and those phasors on the active nodes)
+    # fill left exactly that capacity and those phasors on the nodes it checks)
     cheap = np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh)
     price = np.where(problem.pv_surplus_kw - usage > _TOL, cheap, problem.price_import_per_kwh)
     slots = np.lexsort((np.arange(T), price)).astype(np.int64)
@@ -1306,8 +1441,8 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         cheap,
         problem.pv_surplus_kw,
         usage,
-        problem.present,
-        problem.pmax_kw,
+        present,
+        pmax,
         problem.pmin_kw,
         problem.coef,
         rows,
@@ -1324,11 +1459,14 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         nhi,
         noff,
         window,
+        b0,
     )
     info["ordering"] = name
     info["weighted_unmet_kwh"], info["cost"] = _plan_quality(
         p,
-        problem.present,
+        present,
+        window,
+        b0,
         problem.energy_kwh,
         problem.priority,
         problem.net_base_kw,
@@ -1338,7 +1476,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         np.empty(T),
     )
     info["floor_unmet_kwh"] = floor_unmet
-    return p, info
+    return _from_ragged(p, window, b0, T), info
 
 
 def _quality(problem: ProblemArrays, p: np.ndarray) -> tuple[float, float]:
@@ -1387,9 +1525,14 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     pmax = np.where(p_init < 0.0, p_init, problem.pmax_kw)  # never charge a discharging cell
     order = session_orders(problem)["llf"]
     rows, n_rows = _session_rows(problem.coef)
+    T = problem.n_slots
+    # windows also cover the cells p_init uses, so the plan is 0 outside them
+    window, b0, C = _windows(problem.present, p_init)
     # what each session can still add bounds the load the fill can put on a node
     nlo, nhi, noff, total = _active_ranges(
-        pmax - p_init,
+        _to_ragged(pmax - p_init, window, b0, C),
+        window,
+        b0,
         problem.coef,
         rows,
         n_rows,
@@ -1402,13 +1545,13 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         problem.acoef,
     )
     capc = _gather_cap(cap, nlo, nhi, noff, total)
-    p = p_init.copy()
+    p = _to_ragged(p_init, window, b0, C)
     _fill(
         order,
         sub_t,
         sub_kind,
-        problem.present,
-        pmax,
+        _to_ragged(problem.present, window, b0, C),
+        _to_ragged(pmax, window, b0, C),
         problem.pmin_kw,
         left,
         problem.coef,
@@ -1427,6 +1570,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         nlo,
         nhi,
         noff,
-        _windows(problem.present),
+        window,
+        b0,
     )
-    return p
+    return _from_ragged(p, window, b0, T)
