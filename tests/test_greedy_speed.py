@@ -181,6 +181,23 @@ def test_numpy_sums_are_reproduced_bit_for_bit():
             assert g._np_sum(a) == a.sum()
 
 
+def test_lexorder_equals_numpy_lexsort():
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 2, 50, 999, 5000):
+        k1 = -rng.choice([1.0, 2.0, 1.5], n)
+        k2 = rng.integers(0, 97, n).astype(float)
+        k3 = np.round(rng.standard_normal(n) * 10, int(rng.integers(0, 3)))
+        m = rng.random(n)
+        k3[m < 0.05] = -np.inf
+        k3[(m >= 0.05) & (m < 0.08)] = np.inf
+        k3[(m >= 0.08) & (m < 0.1)] = -0.0
+        k3[(m >= 0.1) & (m < 0.12)] = np.nan
+        k3[(m >= 0.12) & (m < 0.13)] = -np.nan
+        ids = np.arange(n)
+        assert np.array_equal(g._lexorder(k1, k2, k3), np.lexsort((ids, k3, k2, k1)))
+        assert np.array_equal(g._lexorder(k1, k3, k2), np.lexsort((ids, k2, k3, k1)))
+
+
 def inactive_is_sound(problem, active, extra):
     """Every node left out of a slot keeps room even with all sessions at ``extra``.
 

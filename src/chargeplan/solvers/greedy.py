@@ -261,14 +261,19 @@ def _active_ranges(
 
 
 @njit(cache=True)
+def _gather_cap_into(out, cap, lo, hi, off):
+    """Write the capacity of the checked (node, slot) pairs to ``out`` (total, 4)."""
+    for n in range(cap.shape[0]):
+        for r in range(4):
+            for t in range(lo[n], hi[n] + 1):
+                out[off[n] + t - lo[n], r] = cap[n, r, t]
+
+
+@njit(cache=True)
 def _gather_cap(cap, lo, hi, off, total):
     """Capacity of the checked (node, slot) pairs: ``(total, 4)``, see :func:`_active_ranges`."""
     out = np.empty((total, 4))
-    for n in range(cap.shape[0]):
-        for t in range(lo[n], hi[n] + 1):
-            j = off[n] + t - lo[n]
-            for r in range(4):
-                out[j, r] = cap[n, r, t]
+    _gather_cap_into(out, cap, lo, hi, off)
     return out
 
 
@@ -1169,66 +1174,68 @@ def _session_stats(present, pmax, energy, priority, dt_h):
 
 
 @njit(cache=True)
-def _cmp(x, y):
-    """-1, 0, 1 as numpy's sort orders floats (NaN last, NaNs equal)."""
-    if x < y:
-        return -1
-    if x > y:
-        return 1
-    if x == y:
-        return 0
-    xn = x != x
-    yn = y != y
-    if xn and yn:
-        return 0
-    return 1 if xn else -1
+def _sortable(a):
+    """uint64 keys that sort as numpy sorts float64 (``-0.0 == 0.0``, NaN last)."""
+    n = a.shape[0]
+    c = np.empty(n)
+    for i in range(n):
+        x = a[i]
+        if x != x:
+            x = np.nan  # one positive NaN: above +inf
+        elif x == 0.0:
+            x = 0.0
+        c[i] = x
+    u = c.view(np.uint64)
+    top = np.uint64(1) << np.uint64(63)
+    for i in range(n):
+        b = u[i]
+        u[i] = ~b if b & top else b | top
+    return u
+
+
+@njit(cache=True)
+def _radix_pass(keys, idx, out, shift, count):
+    """Stable counting sort of ``idx`` into ``out`` by one byte of ``keys``.
+
+    Returns False (and leaves ``out`` alone) when every key has the same byte there.
+    """
+    n = idx.shape[0]
+    count[:] = 0
+    for i in range(n):
+        count[(keys[idx[i]] >> shift) & np.uint64(255)] += 1
+    for c in range(256):
+        if count[c] == n:
+            return False
+    pos = 0
+    for c in range(256):
+        k = count[c]
+        count[c] = pos
+        pos += k
+    for i in range(n):
+        j = idx[i]
+        b = (keys[j] >> shift) & np.uint64(255)
+        out[count[b]] = j
+        count[b] += 1
+    return True
 
 
 @njit(cache=True)
 def _lexorder(k1, k2, k3):
     """``np.lexsort((ids, k3, k2, k1))``: indices by k1, then k2, then k3, then index.
 
-    A bottom-up merge sort on the index array (keys compared as numpy sorts floats).
+    LSD radix sort (stable, a byte at a time, least significant key first) on keys
+    ordered as numpy orders floats; bytes all keys share are skipped.
     """
-    S = k1.shape[0]
-    a = np.arange(S)
-    b = np.empty(S, dtype=np.int64)
-    width = 1
-    while width < S:
-        for lo in range(0, S, 2 * width):
-            mid = min(lo + width, S)
-            hi = min(lo + 2 * width, S)
-            i = lo
-            j = mid
-            o = lo
-            while i < mid and j < hi:
-                x = a[i]
-                y = a[j]
-                c = _cmp(k1[x], k1[y])
-                if c == 0:
-                    c = _cmp(k2[x], k2[y])
-                    if c == 0:
-                        c = _cmp(k3[x], k3[y])
-                        if c == 0:
-                            c = -1 if x < y else 1
-                if c <= 0:
-                    b[o] = x
-                    i += 1
-                else:
-                    b[o] = y
-                    j += 1
-                o += 1
-            while i < mid:
-                b[o] = a[i]
-                i += 1
-                o += 1
-            while j < hi:
-                b[o] = a[j]
-                j += 1
-                o += 1
-        a, b = b, a
-        width *= 2
-    return a
+    n = k1.shape[0]
+    idx = np.arange(n)
+    tmp = np.empty(n, dtype=np.int64)
+    count = np.empty(256, dtype=np.int64)
+    for key in (k3, k2, k1):
+        u = _sortable(key)
+        for byte in range(8):
+            if _radix_pass(u, idx, tmp, np.uint64(8 * byte), count):
+                idx, tmp = tmp, idx
+    return idx
 
 
 @njit(cache=True)
@@ -1367,16 +1374,15 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         ph.pz,
         problem.acoef,
     )
-    cap0 = _gather_cap(problem.cap, nlo, nhi, noff, total)
     # work buffers, allocated once: the pass running and the best pass so far
-    cur = (np.empty(C), np.empty_like(cap0), np.empty_like(ph.pz), np.empty(T))
-    spare = (np.empty(C), np.empty_like(cap0), np.empty_like(ph.pz), np.empty(T))
+    cur = (np.empty(C), np.empty((total, 4)), np.empty_like(ph.pz), np.empty(T))
+    spare = (np.empty(C), np.empty((total, 4)), np.empty_like(ph.pz), np.empty(T))
     surplus = np.empty_like(problem.pv_surplus_kw)
     best = None
     for name, order, st, sk in passes:
         p, cap, pz, usage = cur
         p.fill(0.0)
-        np.copyto(cap, cap0)
+        _gather_cap_into(cap, problem.cap, nlo, nhi, noff)
         np.copyto(pz, ph.pz)
         np.copyto(surplus, problem.pv_surplus_kw)
         _fill(
