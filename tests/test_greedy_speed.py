@@ -159,7 +159,7 @@ def active_mask(problem, extra):
         rows,
         n_rows,
         problem.path,
-        problem.cap,
+        problem.cap.min(axis=2),
         problem.phasor_line,
         ph.pidx,
         ph.plim,

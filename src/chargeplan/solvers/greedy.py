@@ -133,7 +133,7 @@ _SLACK = 1e-7  # relative room a node keeps when it is marked as never binding
 
 @njit(cache=True)
 def _active_ranges(
-    extra, window, b0, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef
+    extra, window, b0, coef, rows, n_rows, path, cap_min, phasor_line, pidx, plim, pz, acoef
 ):
     """Slots in which each node must be checked and booked, and a compact capacity layout.
 
@@ -144,7 +144,8 @@ def _active_ranges(
     ever be the binding one, and its bookkeeping is never read. The bound is taken per
     node against the lowest capacity over the horizon (linear rows), and against the
     lowest phasor limit minus the largest phasor already there (phasor lines, with
-    ``|sum z| <= sum |z|``), so it is conservative.
+    ``|sum z| <= sum |z|``), so it is conservative. ``cap_min`` (N, 4) is the capacity
+    (N, 4, T) at its lowest over the slots (``cap.min(axis=2)``).
 
     Returns ``lo, hi, off, total``: node n is checked in slots ``lo[n]..hi[n]`` (the
     hull of the slots where it may bind; empty when ``lo > hi``), and its capacity in
@@ -152,20 +153,10 @@ def _active_ranges(
     :func:`_gather_cap`).
     """
     S = window.shape[0]
-    N, _, T = cap.shape
+    N = cap_min.shape[0]
+    T = plim.shape[2]
     D = path.shape[1]
-    # per node and row: lowest capacity over the horizon
-    dlin = np.full((N, 4), np.inf)
-    for n in range(N):
-        for r in range(4):
-            if r < 3 and phasor_line[n, r]:
-                continue
-            m = np.inf
-            for t in range(T):
-                c = cap[n, r, t]
-                if not (c >= m):  # also catches NaN
-                    m = c
-            dlin[n, r] = m
+    dlin = cap_min  # per node and row: lowest capacity over the horizon (NaN: binds)
     dph = np.full((N, 3), np.inf)
     for n in range(N):
         k = pidx[n]
@@ -176,8 +167,10 @@ def _active_ranges(
                 continue
             m = np.inf
             for t in range(T):
-                z0 = abs(pz[k, 0, line, t])
-                z1 = abs(pz[k, 1, line, t])
+                z = pz[k, 0, line, t]
+                z0 = abs(z) if z != 0.0 else 0.0  # most nodes carry no base load
+                z = pz[k, 1, line, t]
+                z1 = abs(z) if z != 0.0 else 0.0
                 c = plim[k, line, t] - (z0 if z0 > z1 else z1)
                 if not (c >= m):
                     m = c
@@ -677,10 +670,13 @@ def _improve(
 ):
     """Run :func:`improve_cost` with precomputed rows, node ranges and windows.
 
+    Returns the number of moves made.
+
     ``present``, ``pmax``, ``p`` are ragged and ``cap`` compact, as for :func:`_fill`.
     """
     S = order.shape[0]
     T = slots.shape[0]
+    moves = 0
     for oi in range(S):
         s = order[oi]
         t_first = window[s, 0]
@@ -824,10 +820,12 @@ def _improve(
                 )
             usage[t_hi] -= dx * f_hi
             usage[t_lo] += x * f_lo
+            moves += 1
             if done_hi:
                 hi -= 1
             else:
                 lo += 1
+    return moves
 
 
 @njit(cache=True)
@@ -1367,7 +1365,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         rows,
         n_rows,
         problem.path,
-        problem.cap,
+        problem.cap.min(axis=2),
         problem.phasor_line,
         ph.pidx,
         ph.plim,
@@ -1434,13 +1432,13 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         if unmet <= floor_unmet + 1e-6:
             break  # no ordering can deliver more: keep this price-ordered pass
     assert best is not None
-    name, _, _, (p, cap, pz, usage), order = best
+    name, unmet, cost, (p, cap, pz, usage), order = best
     # local improvement of the plan kept: move energy to cheaper slots with room (the
     # fill left exactly that capacity and those phasors on the nodes it checks)
     cheap = np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh)
     price = np.where(problem.pv_surplus_kw - usage > _TOL, cheap, problem.price_import_per_kwh)
     slots = np.lexsort((np.arange(T), price)).astype(np.int64)
-    _improve(
+    moves = _improve(
         order,
         slots,
         problem.price_import_per_kwh,
@@ -1468,19 +1466,21 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         b0,
     )
     info["ordering"] = name
-    info["weighted_unmet_kwh"], info["cost"] = _plan_quality(
-        p,
-        present,
-        window,
-        b0,
-        problem.energy_kwh,
-        problem.priority,
-        problem.net_base_kw,
-        problem.price_import_per_kwh,
-        problem.price_export_per_kwh,
-        problem.grid.step_h,
-        np.empty(T),
-    )
+    if moves:  # else the plan is the pass's, and so are its scores
+        unmet, cost = _plan_quality(
+            p,
+            present,
+            window,
+            b0,
+            problem.energy_kwh,
+            problem.priority,
+            problem.net_base_kw,
+            problem.price_import_per_kwh,
+            problem.price_export_per_kwh,
+            problem.grid.step_h,
+            np.empty(T),
+        )
+    info["weighted_unmet_kwh"], info["cost"] = unmet, cost
     info["floor_unmet_kwh"] = floor_unmet
     return _from_ragged(p, window, b0, T), info
 
@@ -1543,7 +1543,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         rows,
         n_rows,
         problem.path,
-        cap,
+        cap.min(axis=2),
         problem.phasor_line,
         ph.pidx,
         ph.plim,
