@@ -33,7 +33,10 @@ under a second). See ``benchmarks/README.md`` for measured figures.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ..problem import LINE_ANGLES, ProblemArrays
 
@@ -49,61 +52,558 @@ __all__ = [
 _TOL = 1e-9
 
 
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint the CPU to fetch row ``idx`` of ``arr`` into its caches (no other effect).
+
+    ``llvm.prefetch`` (read, high locality). The planner walks the sessions in deadline
+    or laxity order, not in memory order; fetching a few sessions ahead hides part of
+    the memory latency at large N.
+    """
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty, idxty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        i = context.cast(builder, args[1], idxty, types.intp)
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer(
+            context, builder, aryty, ary, [i] + [zero] * (aryty.ndim - 1), wraparound=False
+        )
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_AHEAD = 3  # sessions fetched ahead...
+_AHEAD_MIN_CELLS = 100_000  # ...when the ragged rows outgrow the L2 cache (~0.8 MB each)
+
+
 @njit(cache=True)
-def _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef):
+def _ahead(C):
+    """How many sessions ahead a pass prefetches for ``C`` ragged cells (0: none)."""
+    return _AHEAD if C >= _AHEAD_MIN_CELLS else 0
+
+
+@njit(cache=True, inline="always")
+def _prefetch_session(s, window, b0, p, present, pmax, path, cap, nlo, nhi, noff):
+    """Prefetch what a pass reads for session s: its ragged rows and its node's capacity."""
+    lo = window[s, 0]
+    hi = window[s, 1]
+    if hi >= lo:
+        i0 = b0[s]
+        for t in range(lo, hi + 1, 8):
+            _prefetch(p, i0 + t)
+            _prefetch(present, i0 + t)
+            _prefetch(pmax, i0 + t)
+        _prefetch(p, i0 + hi)
+        _prefetch(present, i0 + hi)
+        _prefetch(pmax, i0 + hi)
+    n = path[s, 0]
+    if n >= 0 and nlo[n] <= nhi[n]:
+        for j in range(noff[n], noff[n] + nhi[n] - nlo[n] + 1, 2):
+            _prefetch(cap, j)
+
+
+@njit(cache=True)
+def _session_rows(coef):
+    """Rows (L1-L3 current, kW) each session loads: (S, 4) indices and (S,) counts."""
+    S = coef.shape[0]
+    rows = np.zeros((S, 4), dtype=np.int64)
+    n_rows = np.zeros(S, dtype=np.int64)
+    for s in range(S):
+        m = 0
+        for r in range(4):
+            if coef[s, r] > 0.0:
+                rows[s, m] = r
+                m += 1
+        n_rows[s] = m
+    return rows, n_rows
+
+
+@njit(cache=True)
+def _windows(present, p_init):
+    """Each session's window: first and last slot present or with a rate in ``p_init``.
+
+    Returns ``window`` (S, 2) (``T, -1`` when empty), ``b0`` (S,) and the number of
+    cells C: the cells of the windows laid end to end, session after session, put cell
+    (s, t) at ``b0[s] + t`` of a ragged (C,) array (see :func:`_to_ragged`).
+    """
+    S, T = present.shape
+    window = np.empty((S, 2), dtype=np.int64)
+    b0 = np.empty(S, dtype=np.int64)
+    base = 0
+    for s in range(S):
+        lo = T
+        hi = -1
+        for t in range(T):
+            if present[s, t] > 0.0 or p_init[s, t] != 0.0:
+                if t < lo:
+                    lo = t
+                hi = t
+        window[s, 0] = lo
+        window[s, 1] = hi
+        b0[s] = base - lo
+        if hi >= lo:
+            base += hi - lo + 1
+    return window, b0, base
+
+
+@njit(cache=True)
+def _full_windows(S, T):
+    """Windows covering every slot: the ragged layout is the (S, T) matrix, flattened."""
+    window = np.empty((S, 2), dtype=np.int64)
+    window[:, 0] = 0
+    window[:, 1] = T - 1
+    return window, np.arange(S) * T, S * T
+
+
+@njit(cache=True)
+def _to_ragged(a, window, b0, C):
+    """Gather the window cells of an (S, T) matrix into a ragged (C,) array."""
+    out = np.empty(C)
+    for s in range(a.shape[0]):
+        for t in range(window[s, 0], window[s, 1] + 1):
+            out[b0[s] + t] = a[s, t]
+    return out
+
+
+@njit(cache=True)
+def _from_ragged(c, window, b0, T):
+    """Scatter ragged window cells into an (S, T) matrix (0 outside the windows)."""
+    S = window.shape[0]
+    out = np.zeros((S, T))
+    for s in range(S):
+        for t in range(window[s, 0], window[s, 1] + 1):
+            out[s, t] = c[b0[s] + t]
+    return out
+
+
+# |z + h a|^2 <= (1 - 1e-9) lim^2 puts the exact bound at least ~5e-10 lim / |a| above h,
+# many orders of magnitude more than the rounding error of computing it: skipping the
+# square root there leaves the minimum, and so the plan, unchanged
+_PHASOR_SKIP = 1.0 - 1e-9
+_BIG = 1e300  # "always binds" weight: finite, so that 0 x _BIG stays 0
+_SLACK = 1e-7  # relative room a node keeps when it is marked as never binding
+
+
+@njit(cache=True)
+def _active_ranges(
+    extra, window, b0, coef, rows, n_rows, path, cap_min, phasor_line, pidx, plim, pz, acoef
+):
+    """Slots in which each node must be checked and booked, and a compact capacity layout.
+
+    ``extra`` (ragged, see :func:`_windows`; nothing outside the windows) bounds what
+    each session may still add in each slot. A node can be left
+    out of slot t when the sessions below it, all at their ``extra`` at once, keep every
+    limited row at least ``_SLACK`` (relative) below its capacity: no check there can
+    ever be the binding one, and its bookkeeping is never read. The bound is taken per
+    node against the lowest capacity over the horizon (linear rows), and against the
+    lowest phasor limit minus the largest phasor already there (phasor lines, with
+    ``|sum z| <= sum |z|``), so it is conservative. ``cap_min`` (N, 4) is the capacity
+    (N, 4, T) at its lowest over the slots (``cap.min(axis=2)``).
+
+    Returns ``lo, hi, off, total``: node n is checked in slots ``lo[n]..hi[n]`` (the
+    hull of the slots where it may bind; empty when ``lo > hi``), and its capacity in
+    slot t sits at row ``off[n] + t - lo[n]`` of a ``(total, 4)`` array (see
+    :func:`_gather_cap`).
+    """
+    S = window.shape[0]
+    N = cap_min.shape[0]
+    T = plim.shape[2]
+    D = path.shape[1]
+    dlin = cap_min  # per node and row: lowest capacity over the horizon (NaN: binds)
+    dph = np.full((N, 3), np.inf)
+    for n in range(N):
+        k = pidx[n]
+        if k < 0:
+            continue
+        for line in range(3):
+            if not phasor_line[n, line]:
+                continue
+            m = np.inf
+            for t in range(T):
+                z = pz[k, 0, line, t]
+                z0 = abs(z) if z != 0.0 else 0.0  # most nodes carry no base load
+                z = pz[k, 1, line, t]
+                z1 = abs(z) if z != 0.0 else 0.0
+                c = plim[k, line, t] - (z0 if z0 > z1 else z1)
+                if not (c >= m):
+                    m = c
+            dph[n, line] = m
+    # weight of each session on each node of its path, and a first time-free bound
+    w = np.zeros((S, D))
+    tot = np.zeros(N)
+    for s in range(S):
+        emax = 0.0
+        for t in range(window[s, 0], window[s, 1] + 1):
+            e = extra[b0[s] + t]
+            if e > emax:
+                emax = e
+        for d in range(D):
+            n = path[s, d]
+            if n < 0:
+                break
+            ws = 0.0
+            for kk in range(n_rows[s]):
+                r = rows[s, kk]
+                if r < 3 and phasor_line[n, r]:
+                    continue
+                c = dlin[n, r]
+                x = coef[s, r] / c if c > 0.0 else _BIG
+                if not (x <= _BIG):
+                    x = _BIG
+                if x > ws:
+                    ws = x
+            for line in range(3):
+                if not phasor_line[n, line]:
+                    continue
+                a = abs(acoef[s, line])
+                if a == 0.0:
+                    continue
+                c = dph[n, line]
+                x = a / c if c > 0.0 else _BIG
+                if not (x <= _BIG):
+                    x = _BIG
+                if x > ws:
+                    ws = x
+            w[s, d] = ws
+            tot[n] += ws * emax
+    # per slot, only for the nodes the time-free bound does not settle
+    thr = 1.0 - _SLACK
+    row_of = np.full(N, -1, dtype=np.int64)
+    m = 0
+    for n in range(N):
+        if tot[n] > thr:
+            row_of[n] = m
+            m += 1
+    load = np.zeros((m, T))
+    for s in range(S):
+        for d in range(D):
+            n = path[s, d]
+            if n < 0:
+                break
+            i = row_of[n]
+            ws = w[s, d]
+            if i < 0 or ws == 0.0:
+                continue
+            for t in range(window[s, 0], window[s, 1] + 1):
+                e = extra[b0[s] + t]
+                if e > 0.0:
+                    load[i, t] += ws * e
+    lo_n = np.full(N, T, dtype=np.int64)
+    hi_n = np.full(N, -1, dtype=np.int64)
+    off = np.zeros(N, dtype=np.int64)
+    total = 0
+    for n in range(N):
+        i = row_of[n]
+        if i >= 0:
+            for t in range(T):
+                if not (load[i, t] <= thr):
+                    if t < lo_n[n]:
+                        lo_n[n] = t
+                    hi_n[n] = t
+        off[n] = total
+        if hi_n[n] >= lo_n[n]:
+            total += hi_n[n] - lo_n[n] + 1
+    return lo_n, hi_n, off, total
+
+
+@njit(cache=True)
+def _gather_cap_into(out, cap, lo, hi, off):
+    """Write the capacity of the checked (node, slot) pairs to ``out`` (total, 4)."""
+    for n in range(cap.shape[0]):
+        for r in range(4):
+            for t in range(lo[n], hi[n] + 1):
+                out[off[n] + t - lo[n], r] = cap[n, r, t]
+
+
+@njit(cache=True)
+def _gather_cap(cap, lo, hi, off, total):
+    """Capacity of the checked (node, slot) pairs: ``(total, 4)``, see :func:`_active_ranges`."""
+    out = np.empty((total, 4))
+    _gather_cap_into(out, cap, lo, hi, off)
+    return out
+
+
+@njit(cache=True)
+def _full_ranges(N, T):
+    """Ranges that check every node in every slot (row ``n * T + t``)."""
+    lo = np.zeros(N, dtype=np.int64)
+    hi = np.full(N, T - 1, dtype=np.int64)
+    off = np.arange(N) * T
+    return lo, hi, off, N * T
+
+
+@njit(cache=True, inline="always")
+def _headroom(
+    s, t, h, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef, nlo, nhi, noff
+):
     """Largest extra rate (kW) session s can add in slot t without overloading a node.
 
-    Linear nodes: every row (L1-L3 current, kW) against its residual capacity.
-    Phasor nodes: the exact line-current magnitude ``|P + x a| <= limit`` on every
-    line (both base-load variants), plus the kW row.
+    Starts from ``h`` (the session's own room) and lowers it. Linear nodes: every row
+    (L1-L3 current, kW) against its residual capacity. Phasor nodes: the exact
+    line-current magnitude ``|P + x a| <= limit`` on every line (both base-load
+    variants), plus the kW row. Nodes outside their ``nlo..nhi`` slots cannot bind and
+    are skipped; ``cap`` is the compact ``(total, 4)`` layout. The path is walked from
+    the root down and the walk stops as soon as the result is ``<= _TOL`` (callers treat
+    every such value alike).
     """
-    h = np.inf
-    for d in range(path.shape[1]):
+    for d in range(path.shape[1] - 1, -1, -1):
         n = path[s, d]
-        if n < 0:
-            break
+        if n < 0 or t < nlo[n] or t > nhi[n]:
+            continue
+        j = noff[n] + t - nlo[n]
         for k in range(n_rows[s]):
             r = rows[s, k]
             if r < 3 and phasor_line[n, r]:
                 continue
-            q = cap[n, r, t] / coef[s, r]
+            q = cap[j, r] / coef[s, r]
             if q < h:
                 h = q
-        for line in range(3):
-            if not phasor_line[n, line]:
-                continue
-            a = acoef[s, line]
-            aa = a.real * a.real + a.imag * a.imag
-            if aa == 0.0:
-                continue
-            k = pidx[n]
-            lim = plim[k, line, t]
-            for v in range(2):
-                z = pz[k, v, line, t]
-                zz = z.real * z.real + z.imag * z.imag
-                if zz > lim * lim:
-                    return 0.0
-                b = z.real * a.real + z.imag * a.imag  # Re(z conj(a))
-                q = (-b + np.sqrt(max(b * b - aa * (zz - lim * lim), 0.0))) / aa
-                if q < h:
-                    h = q
+        k = pidx[n]
+        if k >= 0:
+            for line in range(3):
+                if not phasor_line[n, line]:
+                    continue
+                a = acoef[s, line]
+                aa = a.real * a.real + a.imag * a.imag
+                if aa == 0.0:
+                    continue
+                lim = plim[k, line, t]
+                for v in range(2):
+                    z = pz[k, v, line, t]
+                    if v == 1 and z == pz[k, 0, line, t]:
+                        break  # same phasor as variant 0: same bound
+                    zz = z.real * z.real + z.imag * z.imag
+                    ll = lim * lim
+                    if zz > ll:
+                        return 0.0
+                    b = z.real * a.real + z.imag * a.imag  # Re(z conj(a))
+                    if zz + h * (2.0 * b + h * aa) <= ll * _PHASOR_SKIP:
+                        continue  # |z + h a| well inside the limit: the bound is above h
+                    q = (-b + np.sqrt(max(b * b - aa * (zz - ll), 0.0))) / aa
+                    if q < h:
+                        h = q
+        if h <= _TOL:
+            return h
     return h
 
 
-@njit(cache=True)
-def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef):
+@njit(cache=True, inline="always")
+def _session_range(s, path, nlo, nhi):
+    """Slots in which some node on session s's path is checked (hull; empty if lo > hi)."""
+    lo = 1 << 30
+    hi = -1
+    for d in range(path.shape[1]):
+        n = path[s, d]
+        if n < 0:
+            break
+        if nlo[n] <= nhi[n]:
+            if nlo[n] < lo:
+                lo = nlo[n]
+            if nhi[n] > hi:
+                hi = nhi[n]
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
+def _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef, nlo, nhi, noff):
     """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
     for d in range(path.shape[1]):
         n = path[s, d]
         if n < 0:
             break
+        if t < nlo[n] or t > nhi[n]:
+            continue
+        j = noff[n] + t - nlo[n]
         for k in range(n_rows[s]):
             r = rows[s, k]
-            cap[n, r, t] -= coef[s, r] * x
-        for line in range(3):
-            if phasor_line[n, line]:
-                for v in range(2):
-                    pz[pidx[n], v, line, t] += x * acoef[s, line]
+            cap[j, r] -= coef[s, r] * x
+        k = pidx[n]
+        if k >= 0:
+            for line in range(3):
+                if phasor_line[n, line]:
+                    for v in range(2):
+                        pz[k, v, line, t] += x * acoef[s, line]
+
+
+@njit(cache=True)
+def _fill(
+    order,
+    sub_t,
+    sub_kind,
+    present,
+    pmax,
+    pmin,
+    energy,
+    coef,
+    rows,
+    n_rows,
+    path,
+    cap,
+    surplus,
+    dt_h,
+    p,
+    phasor_line,
+    pidx,
+    plim,
+    pz,
+    acoef,
+    nlo,
+    nhi,
+    noff,
+    window,
+    b0,
+    ahead,
+):
+    """Run one pass of :func:`greedy_fill` in place on ``p``, ``cap``, ``surplus``, ``pz``.
+
+    ``present``, ``pmax`` and ``p`` are ragged (the cells of each session's ``window``,
+    at ``b0[s] + t``, see :func:`_windows`; ``p`` is 0 outside the windows).
+    ``rows``/``n_rows`` come from :func:`_session_rows`; ``nlo, nhi, noff`` from
+    :func:`_active_ranges` (with ``extra`` at least what each session can add), and
+    ``cap`` is in their compact layout (:func:`_gather_cap`).
+    """
+    S = order.shape[0]
+    K = sub_t.shape[0]
+    for oi in range(S):
+        if ahead and oi + ahead < S:
+            _prefetch_session(
+                order[oi + ahead], window, b0, p, present, pmax, path, cap, nlo, nhi, noff
+            )
+        s = order[oi]
+        rem = energy[s]
+        if rem <= _TOL:
+            continue
+        t_first = window[s, 0]
+        t_last = window[s, 1]
+        i0 = b0[s]
+        c_lo, c_hi = _session_range(s, path, nlo, nhi)
+        for k in range(K):
+            if rem <= _TOL:
+                break
+            t = sub_t[k]
+            if t < t_first or t > t_last:
+                continue  # not present
+            f = present[i0 + t]
+            if f <= 0.0:
+                continue
+            room = pmax[i0 + t] - p[i0 + t]
+            if room <= _TOL:
+                continue
+            kind = sub_kind[k]
+            if kind == 0 and surplus[t] <= _TOL:
+                continue
+            h = room
+            if c_lo <= t <= c_hi:
+                h = _headroom(
+                    s,
+                    t,
+                    room,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    plim,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
+            if h <= _TOL:
+                continue
+            x = h
+            if kind == 0 and x > surplus[t]:
+                x = surplus[t]
+            want = rem / (f * dt_h)
+            if x > want:
+                x = want
+            if p[i0 + t] + x < pmin[s] - _TOL:
+                need = pmin[s] - p[i0 + t]
+                if kind == 0 or h < need or want >= need:
+                    continue  # surplus part too small (grid part comes later) or no capacity
+                # the last bit of energy is below the minimum rate: take the minimum here
+                # and give the excess back from the most expensive slots of this session
+                excess = (need - want) * f * dt_h
+                avail = 0.0
+                for kk in range(K - 1, -1, -1):
+                    if sub_kind[kk] == 0:
+                        continue  # each slot once (its grid part)
+                    tt = sub_t[kk]
+                    if tt < t_first or tt > t_last:
+                        continue  # rate 0 there
+                    if tt != t and p[i0 + tt] > pmin[s] + _TOL:
+                        avail += (p[i0 + tt] - pmin[s]) * present[i0 + tt] * dt_h
+                if avail < excess - _TOL:
+                    continue
+                for kk in range(K - 1, -1, -1):
+                    if excess <= _TOL:
+                        break
+                    if sub_kind[kk] == 0:
+                        continue
+                    tt = sub_t[kk]
+                    if tt < t_first or tt > t_last:
+                        continue
+                    if tt == t or p[i0 + tt] <= pmin[s] + _TOL:
+                        continue
+                    ft = present[i0 + tt] * dt_h
+                    d = min(p[i0 + tt] - pmin[s], excess / ft)
+                    p[i0 + tt] -= d
+                    if c_lo <= tt <= c_hi:
+                        _apply(
+                            s,
+                            tt,
+                            -d,
+                            coef,
+                            rows,
+                            n_rows,
+                            path,
+                            cap,
+                            phasor_line,
+                            pidx,
+                            pz,
+                            acoef,
+                            nlo,
+                            nhi,
+                            noff,
+                        )
+                    excess -= d * ft
+                    rem += d * ft
+                x = need
+            p[i0 + t] += x
+            if c_lo <= t <= c_hi:
+                _apply(
+                    s,
+                    t,
+                    x,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
+            used = x if x < surplus[t] else surplus[t]
+            surplus[t] -= used
+            rem -= x * f * dt_h
 
 
 @njit(cache=True)
@@ -167,84 +667,239 @@ def greedy_fill(
     S, T = present.shape
     cap = cap0.copy()
     surplus = surplus0.copy()
-    p = p_init.copy()
     pz = pz0.copy()
-    rows = np.zeros((S, 4), dtype=np.int64)
-    n_rows = np.zeros(S, dtype=np.int64)
-    for s in range(S):
-        m = 0
-        for r in range(4):
-            if coef[s, r] > 0.0:
-                rows[s, m] = r
-                m += 1
-        n_rows[s] = m
-    K = sub_t.shape[0]
+    rows, n_rows = _session_rows(coef)
+    N = cap.shape[0]
+    nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is returned
+    capc = _gather_cap(cap, nlo, nhi, noff, total)
+    window, b0, C = _full_windows(S, T)
+    p = _to_ragged(p_init, window, b0, C)
+    _fill(
+        order,
+        sub_t,
+        sub_kind,
+        _to_ragged(present, window, b0, C),
+        _to_ragged(pmax, window, b0, C),
+        pmin,
+        energy,
+        coef,
+        rows,
+        n_rows,
+        path,
+        capc,
+        surplus,
+        dt_h,
+        p,
+        phasor_line,
+        pidx,
+        plim,
+        pz,
+        acoef,
+        nlo,
+        nhi,
+        noff,
+        window,
+        b0,
+        _ahead(C),
+    )
+    for n in range(N):
+        for t in range(T):
+            for r in range(4):
+                cap[n, r, t] = capc[n * T + t, r]
+    return _from_ragged(p, window, b0, T), cap, pz
+
+
+@njit(cache=True)
+def _improve(
+    order,
+    slots,
+    price_imp,
+    price_exp,
+    surplus,
+    usage,
+    present,
+    pmax,
+    pmin,
+    coef,
+    rows,
+    n_rows,
+    path,
+    cap,
+    phasor_line,
+    pidx,
+    plim,
+    pz,
+    acoef,
+    p,
+    nlo,
+    nhi,
+    noff,
+    window,
+    b0,
+    ahead,
+):
+    """Run :func:`improve_cost` with precomputed rows, node ranges and windows.
+
+    Returns the number of moves made.
+
+    ``present``, ``pmax``, ``p`` are ragged and ``cap`` compact, as for :func:`_fill`.
+    """
+    S = order.shape[0]
+    T = slots.shape[0]
+    moves = 0
     for oi in range(S):
+        if ahead and oi + ahead < S:
+            _prefetch_session(
+                order[oi + ahead], window, b0, p, present, pmax, path, cap, nlo, nhi, noff
+            )
         s = order[oi]
-        rem = energy[s]
-        if rem <= _TOL:
-            continue
-        for k in range(K):
-            if rem <= _TOL:
-                break
-            t = sub_t[k]
-            f = present[s, t]
+        t_first = window[s, 0]
+        t_last = window[s, 1]
+        i0 = b0[s]
+        c_lo, c_hi = _session_range(s, path, nlo, nhi)
+        # A move needs a slot with energy priced above a slot with room. If even the
+        # cheapest slot with room is no cheaper than the dearest slot with energy, the
+        # walk below only moves its pointers (prices stay as they are): skip it.
+        lo_min = np.inf
+        hi_max = -np.inf
+        for t in range(t_first, t_last + 1):
+            f = present[i0 + t]
             if f <= 0.0:
                 continue
-            room = pmax[s, t] - p[s, t]
-            if room <= _TOL:
+            if p[i0 + t] > _TOL:
+                from_grid = usage[t] > surplus[t] + _TOL
+                ph_ = price_imp[t] if from_grid else price_exp[t]
+                if not (ph_ <= hi_max):  # NaN sticks: no skip then
+                    hi_max = ph_
+            if pmax[i0 + t] - p[i0 + t] > _TOL:
+                left = surplus[t] - usage[t]
+                pl_ = price_exp[t] if left > _TOL else price_imp[t]
+                if not (pl_ >= lo_min):
+                    lo_min = pl_
+        if lo_min >= hi_max - 1e-12:
+            continue
+        lo = 0
+        hi = T - 1
+        while lo < hi:
+            t_lo = slots[lo]
+            t_hi = slots[hi]
+            left = surplus[t_lo] - usage[t_lo]
+            p_lo = price_exp[t_lo] if left > _TOL else price_imp[t_lo]
+            from_grid = usage[t_hi] > surplus[t_hi] + _TOL
+            p_hi = price_imp[t_hi] if from_grid else price_exp[t_hi]
+            if p_lo >= p_hi - 1e-12:
+                if not from_grid:
+                    hi -= 1  # t_hi runs on PV surplus: nothing to gain there
+                else:
+                    lo += 1
                 continue
-            kind = sub_kind[k]
-            if kind == 0 and surplus[t] <= _TOL:
+            # outside the window: nothing present, rate 0
+            if t_hi < t_first or t_hi > t_last:
+                hi -= 1
                 continue
-            h = _headroom(s, t, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef)
-            if h > room:
-                h = room
-            if h <= _TOL:
+            f_hi = present[i0 + t_hi]
+            if f_hi <= 0.0 or p[i0 + t_hi] <= _TOL:
+                hi -= 1
                 continue
-            x = h
-            if kind == 0 and x > surplus[t]:
-                x = surplus[t]
-            want = rem / (f * dt_h)
-            if x > want:
-                x = want
-            if p[s, t] + x < pmin[s] - _TOL:
-                need = pmin[s] - p[s, t]
-                if kind == 0 or h < need or want >= need:
-                    continue  # surplus part too small (grid part comes later) or no capacity
-                # the last bit of energy is below the minimum rate: take the minimum here
-                # and give the excess back from the most expensive slots of this session
-                excess = (need - want) * f * dt_h
-                avail = 0.0
-                for kk in range(K - 1, -1, -1):
-                    if sub_kind[kk] == 0:
-                        continue  # each slot once (its grid part)
-                    tt = sub_t[kk]
-                    if tt != t and p[s, tt] > pmin[s] + _TOL:
-                        avail += (p[s, tt] - pmin[s]) * present[s, tt] * dt_h
-                if avail < excess - _TOL:
+            if t_lo < t_first or t_lo > t_last:
+                lo += 1
+                continue
+            f_lo = present[i0 + t_lo]
+            room = pmax[i0 + t_lo] - p[i0 + t_lo]
+            if f_lo <= 0.0 or room <= _TOL:
+                lo += 1
+                continue
+            h = room
+            if c_lo <= t_lo <= c_hi:
+                h = _headroom(
+                    s,
+                    t_lo,
+                    room,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    plim,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
+            if left > _TOL and h > left / f_lo:
+                h = left / f_lo  # only the surplus left is cheap
+            if h <= _TOL or (p[i0 + t_lo] <= _TOL and h < pmin[s] - _TOL):
+                lo += 1
+                continue
+            # move everything from t_hi if it fits, else fill t_lo and keep t_hi >= pmin
+            x = p[i0 + t_hi] * f_hi / f_lo
+            if x <= h:
+                dx = p[i0 + t_hi]
+                if p[i0 + t_lo] <= _TOL and x < pmin[s] - _TOL:
+                    hi -= 1
                     continue
-                for kk in range(K - 1, -1, -1):
-                    if excess <= _TOL:
-                        break
-                    if sub_kind[kk] == 0:
-                        continue
-                    tt = sub_t[kk]
-                    if tt == t or p[s, tt] <= pmin[s] + _TOL:
-                        continue
-                    ft = present[s, tt] * dt_h
-                    d = min(p[s, tt] - pmin[s], excess / ft)
-                    p[s, tt] -= d
-                    _apply(s, tt, -d, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
-                    excess -= d * ft
-                    rem += d * ft
-                x = need
-            p[s, t] += x
-            _apply(s, t, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
-            used = x if x < surplus[t] else surplus[t]
-            surplus[t] -= used
-            rem -= x * f * dt_h
-    return p, cap, pz
+                done_hi = True
+            else:
+                x = h
+                dx = x * f_lo / f_hi
+                if p[i0 + t_hi] - dx < pmin[s] - _TOL:
+                    dx = p[i0 + t_hi] - pmin[s]
+                    x = dx * f_hi / f_lo
+                if dx <= _TOL or (p[i0 + t_lo] <= _TOL and x < pmin[s] - _TOL):
+                    lo += 1
+                    continue
+                done_hi = False
+            p[i0 + t_hi] -= dx
+            if done_hi:
+                p[i0 + t_hi] = 0.0
+            if c_lo <= t_hi <= c_hi:
+                _apply(
+                    s,
+                    t_hi,
+                    -dx,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
+            p[i0 + t_lo] += x
+            if c_lo <= t_lo <= c_hi:
+                _apply(
+                    s,
+                    t_lo,
+                    x,
+                    coef,
+                    rows,
+                    n_rows,
+                    path,
+                    cap,
+                    phasor_line,
+                    pidx,
+                    pz,
+                    acoef,
+                    nlo,
+                    nhi,
+                    noff,
+                )
+            usage[t_hi] -= dx * f_hi
+            usage[t_lo] += x * f_lo
+            moves += 1
+            if done_hi:
+                hi -= 1
+            else:
+                lo += 1
+    return moves
 
 
 @njit(cache=True)
@@ -282,82 +937,46 @@ def improve_cost(
     than the surplus, else the export price. ``slots`` gives the order the slots are
     scanned in (cheapest first); ``usage`` is updated.
     """
-    S, T = p.shape
-    rows = np.zeros((S, 4), dtype=np.int64)
-    n_rows = np.zeros(S, dtype=np.int64)
-    for s in range(S):
-        m = 0
-        for r in range(4):
-            if coef[s, r] > 0.0:
-                rows[s, m] = r
-                m += 1
-        n_rows[s] = m
-    for oi in range(S):
-        s = order[oi]
-        lo = 0
-        hi = T - 1
-        while lo < hi:
-            t_lo = slots[lo]
-            t_hi = slots[hi]
-            left = surplus[t_lo] - usage[t_lo]
-            p_lo = price_exp[t_lo] if left > _TOL else price_imp[t_lo]
-            from_grid = usage[t_hi] > surplus[t_hi] + _TOL
-            p_hi = price_imp[t_hi] if from_grid else price_exp[t_hi]
-            if p_lo >= p_hi - 1e-12:
-                if not from_grid:
-                    hi -= 1  # t_hi runs on PV surplus: nothing to gain there
-                else:
-                    lo += 1
-                continue
-            f_hi = present[s, t_hi]
-            if f_hi <= 0.0 or p[s, t_hi] <= _TOL:
-                hi -= 1
-                continue
-            f_lo = present[s, t_lo]
-            room = pmax[s, t_lo] - p[s, t_lo]
-            if f_lo <= 0.0 or room <= _TOL:
-                lo += 1
-                continue
-            h = _headroom(
-                s, t_lo, coef, rows, n_rows, path, cap, phasor_line, pidx, plim, pz, acoef
-            )
-            if h > room:
-                h = room
-            if left > _TOL and h > left / f_lo:
-                h = left / f_lo  # only the surplus left is cheap
-            if h <= _TOL or (p[s, t_lo] <= _TOL and h < pmin[s] - _TOL):
-                lo += 1
-                continue
-            # move everything from t_hi if it fits, else fill t_lo and keep t_hi >= pmin
-            x = p[s, t_hi] * f_hi / f_lo
-            if x <= h:
-                dx = p[s, t_hi]
-                if p[s, t_lo] <= _TOL and x < pmin[s] - _TOL:
-                    hi -= 1
-                    continue
-                done_hi = True
-            else:
-                x = h
-                dx = x * f_lo / f_hi
-                if p[s, t_hi] - dx < pmin[s] - _TOL:
-                    dx = p[s, t_hi] - pmin[s]
-                    x = dx * f_hi / f_lo
-                if dx <= _TOL or (p[s, t_lo] <= _TOL and x < pmin[s] - _TOL):
-                    lo += 1
-                    continue
-                done_hi = False
-            p[s, t_hi] -= dx
-            if done_hi:
-                p[s, t_hi] = 0.0
-            _apply(s, t_hi, -dx, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
-            p[s, t_lo] += x
-            _apply(s, t_lo, x, coef, rows, n_rows, path, cap, phasor_line, pidx, pz, acoef)
-            usage[t_hi] -= dx * f_hi
-            usage[t_lo] += x * f_lo
-            if done_hi:
-                hi -= 1
-            else:
-                lo += 1
+    rows, n_rows = _session_rows(coef)
+    N = cap.shape[0]
+    T = p.shape[1]
+    nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is updated
+    capc = _gather_cap(cap, nlo, nhi, noff, total)
+    window, b0, C = _full_windows(p.shape[0], T)
+    pc = _to_ragged(p, window, b0, C)
+    _improve(
+        order,
+        slots,
+        price_imp,
+        price_exp,
+        surplus,
+        usage,
+        _to_ragged(present, window, b0, C),
+        _to_ragged(pmax, window, b0, C),
+        pmin,
+        coef,
+        rows,
+        n_rows,
+        path,
+        capc,
+        phasor_line,
+        pidx,
+        plim,
+        pz,
+        acoef,
+        pc,
+        nlo,
+        nhi,
+        noff,
+        window,
+        b0,
+        _ahead(C),
+    )
+    for n in range(N):
+        for t in range(T):
+            for r in range(4):
+                cap[n, r, t] = capc[n * T + t, r]
+    p[:, :] = _from_ragged(pc, window, b0, T)
 
 
 @njit(cache=True)
@@ -472,25 +1091,291 @@ def _sub_slots(problem: ProblemArrays) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(sub_t[idx]), np.ascontiguousarray(sub_kind[idx])
 
 
+@njit(cache=True)
+def _pairwise_block(a, lo, n):
+    """Sum ``a[lo:lo + n]`` for ``n <= 128`` as numpy does (one block, no split)."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    m = n - n % 8
+    i = 8
+    while i < m:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def _pairwise_sum(a, lo, n):
+    """Sum of ``a[lo:lo + n]`` exactly as numpy sums a contiguous float64 array.
+
+    numpy's pairwise summation (``pairwise_sum`` in its umath loops): sequential below
+    8 items, 8 interleaved partial sums up to 128, halves (at a multiple of 8) above.
+    Keeping numpy's rounding keeps the plans' scores, and so the plan chosen, bit for
+    bit what the numpy code computed. The halving is done with an explicit stack (numba
+    does not cache recursive functions reliably).
+    """
+    if n <= 128:
+        return _pairwise_block(a, lo, n)
+    # post-order walk of the halving tree: (lo, n, state) frames, partial sums stacked
+    f_lo = np.empty(64, dtype=np.int64)
+    f_n = np.empty(64, dtype=np.int64)
+    f_st = np.empty(64, dtype=np.int64)
+    vals = np.empty(64)
+    top = 0
+    nv = 0
+    f_lo[0] = lo
+    f_n[0] = n
+    f_st[0] = 0
+    top = 1
+    while top > 0:
+        i = top - 1
+        cl = f_lo[i]
+        cn = f_n[i]
+        if cn <= 128:
+            vals[nv] = _pairwise_block(a, cl, cn)
+            nv += 1
+            top -= 1
+            continue
+        n2 = cn // 2
+        n2 -= n2 % 8
+        st = f_st[i]
+        if st == 0:
+            f_st[i] = 1
+            f_lo[top] = cl
+            f_n[top] = n2
+            f_st[top] = 0
+            top += 1
+        elif st == 1:
+            f_st[i] = 2
+            f_lo[top] = cl + n2
+            f_n[top] = cn - n2
+            f_st[top] = 0
+            top += 1
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@njit(cache=True)
+def _np_sum(a):
+    """``a.sum()`` of a contiguous 1-d float64 array, bit for bit."""
+    return 0.0 + _pairwise_sum(a, 0, a.shape[0])
+
+
+@njit(cache=True)
+def _session_stats(present, pmax, energy, priority, dt_h):
+    """One sweep over the sessions' rows for what the solver needs per session.
+
+    Returns the presence windows and ragged layout (``window, b0, C`` as
+    :func:`_windows` with no ``p_init``), ``present`` and ``pmax`` as ragged arrays, the
+    hours present, the peak rate, and the weighted unmet energy no plan can avoid (each
+    EV alone at its own limits), the last three as the numpy expressions of
+    :func:`session_orders` and :func:`solve_greedy` would compute them.
+    """
+    S, T = present.shape
+    window = np.empty((S, 2), dtype=np.int64)
+    b0 = np.empty(S, dtype=np.int64)
+    avail_h = np.empty(S)
+    peak = np.empty(S)
+    floor = np.empty(S)
+    row = np.empty(T)
+    # a first pass for the layout (cheap: stops at the first and last slot present)
+    base = 0
+    for s in range(S):
+        lo = T
+        for t in range(T):
+            if present[s, t] > 0.0:
+                lo = t
+                break
+        hi = -1
+        for t in range(T - 1, lo - 1, -1):
+            if present[s, t] > 0.0:
+                hi = t
+                break
+        window[s, 0] = lo
+        window[s, 1] = hi
+        b0[s] = base - lo
+        if hi >= lo:
+            base += hi - lo + 1
+    pres_c = np.empty(base)
+    pmax_c = np.empty(base)
+    for s in range(S):
+        lo = window[s, 0]
+        hi = window[s, 1]
+        i0 = b0[s]
+        m = -np.inf
+        for t in range(T):
+            f = present[s, t]
+            x = pmax[s, t]
+            if x > m or x != x:
+                m = x  # np.max propagates NaN
+            row[t] = x * f
+            if lo <= t <= hi:
+                pres_c[i0 + t] = f
+                pmax_c[i0 + t] = x
+        peak[s] = m
+        own_max = _np_sum(row) * dt_h
+        avail_h[s] = _np_sum(present[s]) * dt_h
+        u = energy[s] - own_max
+        floor[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
+    return window, b0, base, pres_c, pmax_c, avail_h, peak, _np_sum(floor)
+
+
+@njit(cache=True)
+def _sortable(a):
+    """uint64 keys that sort as numpy sorts float64 (``-0.0 == 0.0``, NaN last)."""
+    n = a.shape[0]
+    c = np.empty(n)
+    for i in range(n):
+        x = a[i]
+        if x != x:
+            x = np.nan  # one positive NaN: above +inf
+        elif x == 0.0:
+            x = 0.0
+        c[i] = x
+    u = c.view(np.uint64)
+    top = np.uint64(1) << np.uint64(63)
+    for i in range(n):
+        b = u[i]
+        u[i] = ~b if b & top else b | top
+    return u
+
+
+@njit(cache=True)
+def _radix_pass(keys, idx, out, shift, count):
+    """Stable counting sort of ``idx`` into ``out`` by one byte of ``keys``.
+
+    Returns False (and leaves ``out`` alone) when every key has the same byte there.
+    """
+    n = idx.shape[0]
+    count[:] = 0
+    for i in range(n):
+        count[(keys[idx[i]] >> shift) & np.uint64(255)] += 1
+    for c in range(256):
+        if count[c] == n:
+            return False
+    pos = 0
+    for c in range(256):
+        k = count[c]
+        count[c] = pos
+        pos += k
+    for i in range(n):
+        j = idx[i]
+        b = (keys[j] >> shift) & np.uint64(255)
+        out[count[b]] = j
+        count[b] += 1
+    return True
+
+
+@njit(cache=True)
+def _lexorder(k1, k2, k3):
+    """``np.lexsort((ids, k3, k2, k1))``: indices by k1, then k2, then k3, then index.
+
+    LSD radix sort (stable, a byte at a time, least significant key first) on keys
+    ordered as numpy orders floats; bytes all keys share are skipped.
+    """
+    n = k1.shape[0]
+    idx = np.arange(n)
+    tmp = np.empty(n, dtype=np.int64)
+    count = np.empty(256, dtype=np.int64)
+    for key in (k3, k2, k1):
+        u = _sortable(key)
+        for byte in range(8):
+            if _radix_pass(u, idx, tmp, np.uint64(8 * byte), count):
+                idx, tmp = tmp, idx
+    return idx
+
+
+@njit(cache=True)
+def _orders(window, avail_h, peak, energy, priority, T):
+    """EDF and LLF orders from :func:`_session_stats` (see :func:`session_orders`)."""
+    S = energy.shape[0]
+    last = np.empty(S)
+    laxity = np.empty(S)
+    neg_prio = np.empty(S)
+    for s in range(S):
+        last[s] = window[s, 1] if window[s, 1] >= 0 else T
+        need_h = energy[s] / peak[s] if peak[s] > 0.0 else np.inf
+        laxity[s] = avail_h[s] - need_h
+        neg_prio[s] = -priority[s]
+    return _lexorder(neg_prio, last, laxity), _lexorder(neg_prio, laxity, last)
+
+
+@njit(cache=True)
+def _plan_quality(
+    p, present, window, b0, energy, priority, net_base, price_imp, price_exp, dt_h, usage
+):
+    """Weighted unmet energy and site cost of a ragged plan, as :func:`_quality` computes.
+
+    Also writes the EVs' mean power per slot (``(p * present).sum(axis=0)``) to
+    ``usage``. One sweep over the plan, no (S, T) temporaries; sums rounded as numpy
+    rounds them (cells outside the windows are 0 and add exact zeros).
+    """
+    S = window.shape[0]
+    T = usage.shape[0]
+    row = np.zeros(T)
+    unmet = np.empty(S)
+    usage[:] = 0.0
+    for s in range(S):
+        lo = window[s, 0]
+        hi = window[s, 1]
+        i0 = b0[s]
+        for t in range(lo, hi + 1):
+            x = p[i0 + t] * present[i0 + t]
+            row[t] = x
+            usage[t] += x
+        u = energy[s] - _np_sum(row) * dt_h
+        unmet[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
+        for t in range(lo, hi + 1):
+            row[t] = 0.0
+    for t in range(T):
+        site = net_base[t] + usage[t]
+        imp = site if site > 0.0 or site != site else 0.0
+        ex = -site if -site > 0.0 or site != site else 0.0
+        row[t] = imp * price_imp[t] - ex * price_exp[t]
+    return _np_sum(unmet), _np_sum(row) * dt_h
+
+
 def session_orders(problem: ProblemArrays) -> dict[str, np.ndarray]:
-    """Earliest-deadline-first and least-laxity-first orders (higher priority first)."""
-    present = problem.present
-    T = problem.n_slots
-    dt_h = problem.grid.step_h
-    any_present = present > 0.0
-    # last slot with presence (deadline); sessions never present sort last
-    last = np.where(any_present.any(axis=1), T - 1 - np.argmax(any_present[:, ::-1], axis=1), T)
-    peak = problem.pmax_kw.max(axis=1)
-    avail_h = present.sum(axis=1) * dt_h
-    with np.errstate(divide="ignore", invalid="ignore"):
-        need_h = np.where(peak > 0.0, problem.energy_kwh / peak, np.inf)
-    laxity = avail_h - need_h
-    ids = np.arange(problem.n_sessions)
-    neg_prio = -problem.priority
-    return {
-        "edf": np.lexsort((ids, laxity, last, neg_prio)).astype(np.int64),
-        "llf": np.lexsort((ids, last, laxity, neg_prio)).astype(np.int64),
-    }
+    """Earliest-deadline-first and least-laxity-first orders (higher priority first).
+
+    EDF: by priority (higher first), last slot present, laxity (hours present minus
+    hours needed at the peak rate), index. LLF: by priority, laxity, last slot, index.
+    """
+    window, _, _, _, _, avail_h, peak, _ = _session_stats(
+        problem.present,
+        problem.pmax_kw,
+        problem.energy_kwh,
+        problem.priority,
+        problem.grid.step_h,
+    )
+    edf, llf = _orders(window, avail_h, peak, problem.energy_kwh, problem.priority, problem.n_slots)
+    return {"edf": edf, "llf": llf}
 
 
 def delivered_kwh(problem: ProblemArrays, power_kw: np.ndarray) -> np.ndarray:
@@ -526,65 +1411,122 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     sub_t, sub_kind = _sub_slots(problem)
     T = problem.n_slots
     info: dict = {"orderings": {}}
-    zeros = np.zeros((problem.n_sessions, T))
     ph = PhasorState(problem)
-    orders = session_orders(problem)
+    # one sweep over the sessions: presence windows and the ragged layout of their cells,
+    # orders, and the unmet energy no plan can avoid (each EV alone at its own limits)
+    window, b0, C, present, pmax, avail_h, peak, floor_unmet = _session_stats(
+        problem.present,
+        problem.pmax_kw,
+        problem.energy_kwh,
+        problem.priority,
+        problem.grid.step_h,
+    )
+    edf, llf = _orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T)
     passes = [
-        ("edf", orders["edf"], sub_t, sub_kind),
-        ("llf", orders["llf"], sub_t, sub_kind),
+        ("edf", edf, sub_t, sub_kind),
+        ("llf", llf, sub_t, sub_kind),
         # earliest deadline, earliest slots first: the classic order for delivering the
         # most energy; its cost is then lowered by the improvement pass
-        ("edf_asap", orders["edf"], np.arange(T, dtype=np.int64), np.ones(T, dtype=np.int64)),
+        ("edf_asap", edf, np.arange(T, dtype=np.int64), np.ones(T, dtype=np.int64)),
     ]
-    # unmet energy no plan can avoid: each EV alone at its own limits, no network
-    own_max = (problem.pmax_kw * problem.present).sum(axis=1) * problem.grid.step_h
-    floor_unmet = float((np.maximum(problem.energy_kwh - own_max, 0.0) * problem.priority).sum())
+    rows, n_rows = _session_rows(problem.coef)
+    # nodes that can bind in each slot (every session at its maximum everywhere at once);
+    # the fill and the improvement pass neither check nor book the others
+    nlo, nhi, noff, total = _active_ranges(
+        pmax,
+        window,
+        b0,
+        problem.coef,
+        rows,
+        n_rows,
+        problem.path,
+        problem.cap.min(axis=2),
+        problem.phasor_line,
+        ph.pidx,
+        ph.plim,
+        ph.pz,
+        problem.acoef,
+    )
+    # work buffers, allocated once: the pass running and the best pass so far
+    cur = (np.empty(C), np.empty((total, 4)), np.empty_like(ph.pz), np.empty(T))
+    spare = (np.empty(C), np.empty((total, 4)), np.empty_like(ph.pz), np.empty(T))
+    surplus = np.empty_like(problem.pv_surplus_kw)
     best = None
     for name, order, st, sk in passes:
-        p, cap, pz = greedy_fill(
+        p, cap, pz, usage = cur
+        p.fill(0.0)
+        _gather_cap_into(cap, problem.cap, nlo, nhi, noff)
+        np.copyto(pz, ph.pz)
+        np.copyto(surplus, problem.pv_surplus_kw)
+        _fill(
             order,
             st,
             sk,
-            problem.present,
-            problem.pmax_kw,
+            present,
+            pmax,
             problem.pmin_kw,
             problem.energy_kwh,
             problem.coef,
+            rows,
+            n_rows,
             problem.path,
-            problem.cap,
-            problem.pv_surplus_kw,
+            cap,
+            surplus,
             problem.grid.step_h,
-            zeros,
+            p,
             problem.phasor_line,
             ph.pidx,
             ph.plim,
-            ph.pz,
+            pz,
             problem.acoef,
+            nlo,
+            nhi,
+            noff,
+            window,
+            b0,
+            _ahead(C),
         )
-        unmet, cost = _quality(problem, p)
+        unmet, cost = _plan_quality(
+            p,
+            present,
+            window,
+            b0,
+            problem.energy_kwh,
+            problem.priority,
+            problem.net_base_kw,
+            problem.price_import_per_kwh,
+            problem.price_export_per_kwh,
+            problem.grid.step_h,
+            usage,
+        )
         info["orderings"][name] = {"weighted_unmet_kwh": unmet, "cost": cost}
         if best is None or (round(unmet, 6), cost) < (round(best[1], 6), best[2]):
-            best = (name, unmet, cost, p, order, cap, pz)
+            if best is not None:
+                spare = best[3]
+            best = (name, unmet, cost, cur, order)
+            cur = spare
         if unmet <= floor_unmet + 1e-6:
             break  # no ordering can deliver more: keep this price-ordered pass
     assert best is not None
-    name, _, _, p, order, cap, pz = best
+    name, unmet, cost, (p, cap, pz, usage), order = best
     # local improvement of the plan kept: move energy to cheaper slots with room (the
-    # fill left exactly that capacity and those phasors)
-    price = effective_price(problem, p)
+    # fill left exactly that capacity and those phasors on the nodes it checks)
+    cheap = np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh)
+    price = np.where(problem.pv_surplus_kw - usage > _TOL, cheap, problem.price_import_per_kwh)
     slots = np.lexsort((np.arange(T), price)).astype(np.int64)
-    usage = (p * problem.present).sum(axis=0)
-    improve_cost(
+    moves = _improve(
         order,
         slots,
         problem.price_import_per_kwh,
-        np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh),
+        cheap,
         problem.pv_surplus_kw,
         usage,
-        problem.present,
-        problem.pmax_kw,
+        present,
+        pmax,
         problem.pmin_kw,
         problem.coef,
+        rows,
+        n_rows,
         problem.path,
         cap,
         problem.phasor_line,
@@ -593,11 +1535,31 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         pz,
         problem.acoef,
         p,
+        nlo,
+        nhi,
+        noff,
+        window,
+        b0,
+        _ahead(C),
     )
     info["ordering"] = name
-    info["weighted_unmet_kwh"], info["cost"] = _quality(problem, p)
+    if moves:  # else the plan is the pass's, and so are its scores
+        unmet, cost = _plan_quality(
+            p,
+            present,
+            window,
+            b0,
+            problem.energy_kwh,
+            problem.priority,
+            problem.net_base_kw,
+            problem.price_import_per_kwh,
+            problem.price_export_per_kwh,
+            problem.grid.step_h,
+            np.empty(T),
+        )
+    info["weighted_unmet_kwh"], info["cost"] = unmet, cost
     info["floor_unmet_kwh"] = floor_unmet
-    return p, info
+    return _from_ragged(p, window, b0, T), info
 
 
 def _quality(problem: ProblemArrays, p: np.ndarray) -> tuple[float, float]:
@@ -645,23 +1607,54 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     surplus = np.maximum(problem.pv_surplus_kw - np.maximum(used, 0.0), 0.0)
     pmax = np.where(p_init < 0.0, p_init, problem.pmax_kw)  # never charge a discharging cell
     order = session_orders(problem)["llf"]
-    return greedy_fill(
-        order,
-        sub_t,
-        sub_kind,
-        problem.present,
-        pmax,
-        problem.pmin_kw,
-        left,
+    rows, n_rows = _session_rows(problem.coef)
+    T = problem.n_slots
+    # windows also cover the cells p_init uses, so the plan is 0 outside them
+    window, b0, C = _windows(problem.present, p_init)
+    # what each session can still add bounds the load the fill can put on a node
+    nlo, nhi, noff, total = _active_ranges(
+        _to_ragged(pmax - p_init, window, b0, C),
+        window,
+        b0,
         problem.coef,
+        rows,
+        n_rows,
         problem.path,
-        cap,
-        surplus,
-        problem.grid.step_h,
-        p_init,
+        cap.min(axis=2),
         problem.phasor_line,
         ph.pidx,
         ph.plim,
         ph.pz,
         problem.acoef,
-    )[0]
+    )
+    capc = _gather_cap(cap, nlo, nhi, noff, total)
+    p = _to_ragged(p_init, window, b0, C)
+    _fill(
+        order,
+        sub_t,
+        sub_kind,
+        _to_ragged(problem.present, window, b0, C),
+        _to_ragged(pmax, window, b0, C),
+        problem.pmin_kw,
+        left,
+        problem.coef,
+        rows,
+        n_rows,
+        problem.path,
+        capc,
+        surplus,
+        problem.grid.step_h,
+        p,
+        problem.phasor_line,
+        ph.pidx,
+        ph.plim,
+        ph.pz,
+        problem.acoef,
+        nlo,
+        nhi,
+        noff,
+        window,
+        b0,
+        _ahead(C),
+    )
+    return _from_ragged(p, window, b0, T)

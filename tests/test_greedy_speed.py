@@ -1,0 +1,292 @@
+"""The greedy's speed-ups keep its plans bit for bit.
+
+``solve_greedy`` skips nodes that cannot bind (``_active_ranges``), reuses its work
+buffers across passes, and computes orders and plan scores in numba. Here its plans are
+compared with the plain construction from the public kernels (``greedy_fill``/
+``improve_cost``, which check and book every node) and numpy scores and orders, and the
+"cannot bind" marking is checked against loads recomputed in numpy.
+"""
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+
+import chargeplan as cp
+from chargeplan.problem import build_problem
+from chargeplan.solvers import greedy as g
+from test_properties import HOURS, STEP_MIN, T0, scenarios
+
+
+def _problem(scenario):
+    site, sessions, prices, forecast = scenario
+    tariff = cp.Tariff(import_price_per_kwh=prices)
+    kw = dict(start=T0, horizon=f"{HOURS}h", step=f"{STEP_MIN}min", tariff=tariff)
+    grid = cp.validate(site, sessions, forecast=forecast, **kw)
+    return build_problem(site, sessions, grid, tariff, forecast)
+
+
+def reference_orders(problem):
+    """The EDF/LLF orders as numpy computed them before they moved to numba."""
+    present = problem.present
+    T = problem.n_slots
+    any_present = present > 0.0
+    last = np.where(any_present.any(axis=1), T - 1 - np.argmax(any_present[:, ::-1], axis=1), T)
+    peak = problem.pmax_kw.max(axis=1)
+    avail_h = present.sum(axis=1) * problem.grid.step_h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need_h = np.where(peak > 0.0, problem.energy_kwh / peak, np.inf)
+    laxity = avail_h - need_h
+    ids = np.arange(problem.n_sessions)
+    neg_prio = -problem.priority
+    return {
+        "edf": np.lexsort((ids, laxity, last, neg_prio)),
+        "llf": np.lexsort((ids, last, laxity, neg_prio)),
+    }
+
+
+def reference_solve(problem):
+    """solve_greedy built from the public kernels: fresh arrays, every node checked."""
+    sub_t, sub_kind = g._sub_slots(problem)
+    T = problem.n_slots
+    ph = g.PhasorState(problem)
+    orders = reference_orders(problem)
+    zeros = np.zeros((problem.n_sessions, T))
+    passes = [
+        ("edf", orders["edf"], sub_t, sub_kind),
+        ("llf", orders["llf"], sub_t, sub_kind),
+        ("edf_asap", orders["edf"], np.arange(T, dtype=np.int64), np.ones(T, dtype=np.int64)),
+    ]
+    own_max = (problem.pmax_kw * problem.present).sum(axis=1) * problem.grid.step_h
+    floor_unmet = float((np.maximum(problem.energy_kwh - own_max, 0.0) * problem.priority).sum())
+    best = None
+    for name, order, st, sk in passes:
+        p, cap, pz = g.greedy_fill(
+            order,
+            st,
+            sk,
+            problem.present,
+            problem.pmax_kw,
+            problem.pmin_kw,
+            problem.energy_kwh,
+            problem.coef,
+            problem.path,
+            problem.cap,
+            problem.pv_surplus_kw,
+            problem.grid.step_h,
+            zeros,
+            problem.phasor_line,
+            ph.pidx,
+            ph.plim,
+            ph.pz,
+            problem.acoef,
+        )
+        unmet, cost = g._quality(problem, p)
+        if best is None or (round(unmet, 6), cost) < (round(best[1], 6), best[2]):
+            best = (name, unmet, cost, p, order, cap, pz)
+        if unmet <= floor_unmet + 1e-6:
+            break
+    name, _, _, p, order, cap, pz = best
+    price = g.effective_price(problem, p)
+    slots = np.lexsort((np.arange(T), price)).astype(np.int64)
+    usage = (p * problem.present).sum(axis=0)
+    g.improve_cost(
+        order,
+        slots,
+        problem.price_import_per_kwh,
+        np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh),
+        problem.pv_surplus_kw,
+        usage,
+        problem.present,
+        problem.pmax_kw,
+        problem.pmin_kw,
+        problem.coef,
+        problem.path,
+        cap,
+        problem.phasor_line,
+        ph.pidx,
+        ph.plim,
+        pz,
+        problem.acoef,
+        p,
+    )
+    return p, name
+
+
+def reference_fill_from(problem, p_init):
+    """fill_from built from the public greedy_fill (every node checked)."""
+    cap, ph = g.residual(problem, p_init, round_margin=True)
+    e = p_init * problem.present * problem.grid.step_h
+    battery = np.where(e < 0.0, e / problem.efficiency[:, None], e).sum(axis=1)
+    left = np.maximum(problem.energy_kwh - battery, 0.0)
+    sub_t, sub_kind = g._sub_slots(problem)
+    used = (p_init * problem.present).sum(axis=0)
+    surplus = np.maximum(problem.pv_surplus_kw - np.maximum(used, 0.0), 0.0)
+    pmax = np.where(p_init < 0.0, p_init, problem.pmax_kw)
+    order = g.session_orders(problem)["llf"]
+    return g.greedy_fill(
+        order,
+        sub_t,
+        sub_kind,
+        problem.present,
+        pmax,
+        problem.pmin_kw,
+        left,
+        problem.coef,
+        problem.path,
+        cap,
+        surplus,
+        problem.grid.step_h,
+        p_init,
+        problem.phasor_line,
+        ph.pidx,
+        ph.plim,
+        ph.pz,
+        problem.acoef,
+    )[0]
+
+
+def active_mask(problem, extra):
+    """(N, T) bool: the slots in which the solver checks and books each node."""
+    rows, n_rows = g._session_rows(problem.coef)
+    ph = g.PhasorState(problem)
+    window, b0, C = g._windows(problem.present, np.zeros_like(extra))
+    assert (extra[problem.present <= 0.0] <= 0.0).all()  # nothing outside the windows
+    lo, hi, off, total = g._active_ranges(
+        g._to_ragged(extra, window, b0, C),
+        window,
+        b0,
+        problem.coef,
+        rows,
+        n_rows,
+        problem.path,
+        problem.cap.min(axis=2),
+        problem.phasor_line,
+        ph.pidx,
+        ph.plim,
+        ph.pz,
+        problem.acoef,
+    )
+    t = np.arange(problem.n_slots)
+    width = np.maximum(hi - lo + 1, 0)
+    assert total == width.sum()
+    assert (off == np.concatenate([[0], np.cumsum(width)[:-1]])).all()
+    return (t[None, :] >= lo[:, None]) & (t[None, :] <= hi[:, None])
+
+
+def test_numpy_sums_are_reproduced_bit_for_bit():
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 7, 8, 95, 96, 128, 129, 1000, 8193, 10000, 54321):
+        for _ in range(5):
+            a = rng.standard_normal(n) * rng.uniform(0, 1e3, n)
+            assert g._np_sum(a) == a.sum()
+
+
+def test_lexorder_equals_numpy_lexsort():
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 2, 50, 999, 5000):
+        k1 = -rng.choice([1.0, 2.0, 1.5], n)
+        k2 = rng.integers(0, 97, n).astype(float)
+        k3 = np.round(rng.standard_normal(n) * 10, int(rng.integers(0, 3)))
+        m = rng.random(n)
+        k3[m < 0.05] = -np.inf
+        k3[(m >= 0.05) & (m < 0.08)] = np.inf
+        k3[(m >= 0.08) & (m < 0.1)] = -0.0
+        k3[(m >= 0.1) & (m < 0.12)] = np.nan
+        k3[(m >= 0.12) & (m < 0.13)] = -np.nan
+        ids = np.arange(n)
+        assert np.array_equal(g._lexorder(k1, k2, k3), np.lexsort((ids, k3, k2, k1)))
+        assert np.array_equal(g._lexorder(k1, k3, k2), np.lexsort((ids, k2, k3, k1)))
+
+
+def inactive_is_sound(problem, active, extra):
+    """Every node left out of a slot keeps room even with all sessions at ``extra``.
+
+    (Or nobody can add load on that row or line there: then an overload by the base
+    load alone does not matter, the plain kernel does not check it either.)
+    """
+    extra = np.maximum(extra, 0.0)
+    ph = g.PhasorState(problem)
+    for n in range(len(problem.node_ids)):
+        below = (problem.path == n).any(axis=1)
+        off = ~active[n]
+        if not off.any():
+            continue
+        for r in range(4):
+            if r < 3 and problem.phasor_line[n, r]:
+                continue
+            load = (problem.coef[below, r][:, None] * extra[below]).sum(axis=0)
+            cap = problem.cap[n, r]
+            ok = (load <= cap) | ~np.isfinite(cap) | (load == 0)
+            assert ok[off].all(), (n, r)
+        k = ph.pidx[n]
+        for line in range(3):
+            if not problem.phasor_line[n, line]:
+                continue
+            mag = (np.abs(problem.acoef[below, line])[:, None] * extra[below]).sum(axis=0)
+            worst = np.maximum(np.abs(ph.pz[k, 0, line]), np.abs(ph.pz[k, 1, line])) + mag
+            lim = ph.plim[k, line]
+            assert ((worst <= lim) | ~np.isfinite(lim) | (mag == 0))[off].all(), (n, line)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_fast_solve_equals_plain_kernels(scenario):
+    problem = _problem(scenario)
+    p, info = g.solve_greedy(problem)
+    ref, name = reference_solve(problem)
+    assert info["ordering"] == name
+    assert np.array_equal(p, ref)
+    # scores summed in numba exactly as numpy sums them
+    assert (info["weighted_unmet_kwh"], info["cost"]) == g._quality(problem, p)
+    orders = g.session_orders(problem)
+    for key, order in reference_orders(problem).items():
+        assert np.array_equal(orders[key], order)
+    active = active_mask(problem, problem.pmax_kw)
+    inactive_is_sound(problem, active, problem.pmax_kw)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_fast_fill_from_equals_plain_kernel(scenario):
+    problem = _problem(scenario)
+    p, _ = g.solve_greedy(problem)
+    half = p * 0.6
+    half[half < problem.pmin_kw[:, None] - 1e-9] = 0.0
+    assert np.array_equal(g.fill_from(problem, half), reference_fill_from(problem, half))
+
+
+def test_congested_site_skips_most_chargers_and_keeps_the_plan():
+    # 40 EVSEs in pairs behind 20 chargers, 2 of them tight; a root that binds
+    chargers = [
+        cp.Node(f"c{i}", parent="grid", limit_a=16.0 if i < 2 else 200.0) for i in range(20)
+    ]
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=150.0), *chargers],
+        evses=[cp.Evse(f"e{j}", parent=f"c{j // 2}", max_current_a=32.0) for j in range(40)],
+    )
+    start = pd.Timestamp("2024-03-04 00:00", tz="Europe/Amsterdam")
+    rng = np.random.default_rng(3)
+    sessions = [
+        cp.Session(
+            f"s{j}",
+            evse=f"e{j}",
+            arrival=start + pd.Timedelta(hours=float(rng.uniform(0, 6))),
+            departure=start + pd.Timedelta(hours=float(rng.uniform(8, 12))),
+            energy_kwh=float(rng.uniform(10, 60)),
+        )
+        for j in range(40)
+    ]
+    prices = pd.Series(rng.uniform(0.1, 0.4, 12), index=pd.date_range(start, periods=12, freq="1h"))
+    tariff = cp.Tariff(import_price_per_kwh=prices)
+    grid = cp.validate(site, sessions, start=start, horizon="12h", step="15min", tariff=tariff)
+    problem = build_problem(site, sessions, grid, tariff)
+    active = active_mask(problem, problem.pmax_kw)
+    idx = {n: i for i, n in enumerate(problem.node_ids)}
+    assert active[idx["grid"]].any()  # the root binds
+    assert active[idx["c0"]].any()  # 2 x 32 A behind 16 A
+    assert not active[[idx[f"c{i}"] for i in range(2, 20)]].any()  # 2 x 32 A behind 200 A
+    inactive_is_sound(problem, active, problem.pmax_kw)
+    p, info = g.solve_greedy(problem)
+    ref, _ = reference_solve(problem)
+    assert np.array_equal(p, ref)
+    assert (info["weighted_unmet_kwh"], info["cost"]) == g._quality(problem, p)
