@@ -33,10 +33,7 @@ under a second). See ``benchmarks/README.md`` for measured figures.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
 from ..problem import LINE_ANGLES, ProblemArrays
 
@@ -50,66 +47,6 @@ __all__ = [
 ]
 
 _TOL = 1e-9
-
-
-@intrinsic
-def _prefetch(typingctx, arr, idx):
-    """Hint the CPU to fetch row ``idx`` of ``arr`` into its caches (no other effect).
-
-    ``llvm.prefetch`` (read, high locality). The planner walks the sessions in deadline
-    or laxity order, not in memory order; fetching a few sessions ahead hides part of
-    the memory latency at large N.
-    """
-    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
-        return None
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        aryty, idxty = signature.args
-        ary = context.make_array(aryty)(context, builder, args[0])
-        i = context.cast(builder, args[1], idxty, types.intp)
-        zero = context.get_constant(types.intp, 0)
-        ptr = cgutils.get_item_pointer(
-            context, builder, aryty, ary, [i] + [zero] * (aryty.ndim - 1), wraparound=False
-        )
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-_AHEAD = 3  # sessions fetched ahead...
-_AHEAD_MIN_CELLS = 100_000  # ...when the ragged rows outgrow the L2 cache (~0.8 MB each)
-
-
-@njit(cache=True)
-def _ahead(C):
-    """How many sessions ahead a pass prefetches for ``C`` ragged cells (0: none)."""
-    return _AHEAD if C >= _AHEAD_MIN_CELLS else 0
-
-
-@njit(cache=True, inline="always")
-def _prefetch_session(s, window, b0, p, present, pmax, path, cap, nlo, nhi, noff):
-    """Prefetch what a pass reads for session s: its ragged rows and its node's capacity."""
-    lo = window[s, 0]
-    hi = window[s, 1]
-    if hi >= lo:
-        i0 = b0[s]
-        for t in range(lo, hi + 1, 8):
-            _prefetch(p, i0 + t)
-            _prefetch(present, i0 + t)
-            _prefetch(pmax, i0 + t)
-        _prefetch(p, i0 + hi)
-        _prefetch(present, i0 + hi)
-        _prefetch(pmax, i0 + hi)
-    n = path[s, 0]
-    if n >= 0 and nlo[n] <= nhi[n]:
-        for j in range(noff[n], noff[n] + nhi[n] - nlo[n] + 1, 2):
-            _prefetch(cap, j)
 
 
 @njit(cache=True)
@@ -462,7 +399,6 @@ def _fill(
     noff,
     window,
     b0,
-    ahead,
 ):
     """Run one pass of :func:`greedy_fill` in place on ``p``, ``cap``, ``surplus``, ``pz``.
 
@@ -475,10 +411,6 @@ def _fill(
     S = order.shape[0]
     K = sub_t.shape[0]
     for oi in range(S):
-        if ahead and oi + ahead < S:
-            _prefetch_session(
-                order[oi + ahead], window, b0, p, present, pmax, path, cap, nlo, nhi, noff
-            )
         s = order[oi]
         rem = energy[s]
         if rem <= _TOL:
@@ -700,7 +632,6 @@ def greedy_fill(
         noff,
         window,
         b0,
-        _ahead(C),
     )
     for n in range(N):
         for t in range(T):
@@ -736,7 +667,6 @@ def _improve(
     noff,
     window,
     b0,
-    ahead,
 ):
     """Run :func:`improve_cost` with precomputed rows, node ranges and windows.
 
@@ -748,10 +678,6 @@ def _improve(
     T = slots.shape[0]
     moves = 0
     for oi in range(S):
-        if ahead and oi + ahead < S:
-            _prefetch_session(
-                order[oi + ahead], window, b0, p, present, pmax, path, cap, nlo, nhi, noff
-            )
         s = order[oi]
         t_first = window[s, 0]
         t_last = window[s, 1]
@@ -970,7 +896,6 @@ def improve_cost(
         noff,
         window,
         b0,
-        _ahead(C),
     )
     for n in range(N):
         for t in range(T):
@@ -1484,7 +1409,6 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
             noff,
             window,
             b0,
-            _ahead(C),
         )
         unmet, cost = _plan_quality(
             p,
@@ -1540,7 +1464,6 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         noff,
         window,
         b0,
-        _ahead(C),
     )
     info["ordering"] = name
     if moves:  # else the plan is the pass's, and so are its scores
@@ -1655,6 +1578,5 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         noff,
         window,
         b0,
-        _ahead(C),
     )
     return _from_ragged(p, window, b0, T)
