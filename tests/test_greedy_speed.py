@@ -86,29 +86,34 @@ def reference_solve(problem):
         if unmet <= floor_unmet + 1e-6:
             break
     name, _, _, p, order, cap, pz = best
-    price = g.effective_price(problem, p)
-    slots = np.lexsort((np.arange(T), price)).astype(np.int64)
     usage = (p * problem.present).sum(axis=0)
-    g.improve_cost(
-        order,
-        slots,
-        problem.price_import_per_kwh,
-        np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh),
-        problem.pv_surplus_kw,
-        usage,
-        problem.present,
-        problem.pmax_kw,
-        problem.pmin_kw,
-        problem.coef,
-        problem.path,
-        cap,
-        problem.phasor_line,
-        ph.pidx,
-        ph.plim,
-        pz,
-        problem.acoef,
-        p,
-    )
+    cheap = np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh)
+    small = problem.n_sessions * T <= g.IMPROVE_SWEEPS_MAX_CELLS
+    for _ in range(g.IMPROVE_SWEEPS if small else 1):
+        price = np.where(problem.pv_surplus_kw - usage > 1e-9, cheap, problem.price_import_per_kwh)
+        slots = np.lexsort((np.arange(T), price)).astype(np.int64)
+        moved = g.improve_cost(
+            order,
+            slots,
+            problem.price_import_per_kwh,
+            cheap,
+            problem.pv_surplus_kw,
+            usage,
+            problem.present,
+            problem.pmax_kw,
+            problem.pmin_kw,
+            problem.coef,
+            problem.path,
+            cap,
+            problem.phasor_line,
+            ph.pidx,
+            ph.plim,
+            pz,
+            problem.acoef,
+            p,
+        )
+        if not moved:
+            break
     return p, name
 
 
