@@ -28,7 +28,7 @@ room, keeping the min-current rule. That sweep over the sessions is repeated (up
 Everything is deterministic: the same input gives the same output bit for bit.
 
 Cold start: the kernels are compiled with ``cache=True``. The first call in a fresh
-environment compiles them (13-15 s on a 2-core machine); later processes load the
+environment compiles them (11-15 s on a 2-core machine); later processes load the
 cache (about 0.4 s). See ``benchmarks/README.md`` for measured figures.
 """
 
