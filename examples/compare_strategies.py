@@ -24,8 +24,10 @@ Run: ``python examples/compare_strategies.py [--days 1] [--out DIR] [--strategie
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -58,9 +60,23 @@ SHOWN = [
 ]
 
 
+#: Delay cost of the "<method>+delay" strategies, EUR per kWh per hour: charge earlier
+#: when departures are the drivers' estimates (see docs/concepts/solvers.md).
+DELAY_COST = 0.02
+
+
 def default_strategies() -> list[str]:
     core = [m for m in ("greedy", "auto", "lp") if m in METHODS]
-    return core + ["uncontrolled", "equal_share", "edf", "llf", "round_robin"]
+    return core + ["auto+delay", "uncontrolled", "equal_share", "edf", "llf", "round_robin"]
+
+
+def strategy_of(name: str) -> str | Callable[..., cp.Plan]:
+    """A method or baseline name, or "<method>+delay" for optimize with the delay cost."""
+    if name.endswith("+delay"):
+        return functools.partial(
+            cp.optimize, method=name.removesuffix("+delay"), delay_cost_per_kwh_h=DELAY_COST
+        )
+    return name
 
 
 def inputs(days: int) -> tuple[cp.Site, list, pd.Timestamp, pd.Timestamp, cp.Tariff, cp.Forecast]:
@@ -110,7 +126,8 @@ def main(days: int, out_dir: Path, strategies: list[str], progress: bool, knowle
                     sims,
                     start=start,
                     end=end,
-                    strategy=name,
+                    strategy=strategy_of(name),
+                    name=name,
                     step="5min",
                     horizon=HORIZON,
                     replan_every="15min",
