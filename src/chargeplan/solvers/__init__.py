@@ -208,6 +208,11 @@ def with_delay_cost(problem: ProblemArrays, delay_cost_per_kwh_h: float) -> Prob
     )
 
 
+def _lp_status(info: dict) -> str:
+    """Report status of an LP/MILP/cvxpy plan: repaired if min-current cells were fixed."""
+    return "repaired" if info.get("repaired_cells") else "optimal"
+
+
 def _n_binaries(problem: ProblemArrays) -> int:
     dual = (problem.pmax_kw > 0.0) & (problem.dmax_kw > 0.0)
     on_c = (problem.pmax_kw > 0.0) & (problem.pmin_kw[:, None] > 0.0) | dual
@@ -265,9 +270,6 @@ def solve(
             else info,
         )
 
-    def lp_status(info: dict) -> str:
-        return "repaired" if info.get("repaired_cells") else "optimal"
-
     if method == "cvxpy" or customize is not None:
         if method not in ("cvxpy", "auto"):
             raise ValueError(
@@ -276,13 +278,13 @@ def solve(
             )
         rate, info = _run_cvxpy(problem, time_limit_s, customize, cvxpy_options)
         why = "requested" if method == "cvxpy" else "auto: a customize hook was given -> cvxpy"
-        return rate, report("cvxpy", lp_status(info), why, info)
+        return rate, report("cvxpy", _lp_status(info), why, info)
     if method == "greedy":
         rate, info = _run_greedy(problem)
         return rate, report("greedy", "heuristic", "requested", info)
     if method in ("lp", "milp"):
         rate, info = _run_lp(problem, method == "milp", time_limit_s)
-        return rate, report(method, lp_status(info), "requested", info)
+        return rate, report(method, _lp_status(info), "requested", info)
 
     # auto
     if problem.needs_lp:
@@ -295,7 +297,7 @@ def solve(
         )
         try:
             rate, info = _run_lp(problem, integer, time_limit_s)
-            return rate, report(used, lp_status(info), why, info)
+            return rate, report(used, _lp_status(info), why, info)
         except SolverError as e:
             warnings.warn(
                 f"HiGHS failed ({e.status}: {e}); returning the greedy plan, which "
@@ -344,7 +346,7 @@ def solve(
     if (round(l_unmet, 6), l_cost) < (round(g_unmet, 6), g_cost):
         return lp_rate, report(
             "lp",
-            lp_status(lp_info),
+            _lp_status(lp_info),
             f"auto: greedy left {g_unmet:.3f} kWh (weighted) unmet; the LP left {l_unmet:.3f}",
             lp_info,
         )
@@ -366,10 +368,9 @@ def _lower_cost(problem, rate, info, greedy_quality, why, time_limit_s, report):
     l_unmet, l_cost = plan_quality(problem, lp_rate)
     if round(l_unmet, 6) <= round(g_unmet, 6) and l_cost < g_cost - 1e-9 * max(1.0, abs(g_cost)):
         lp_info["greedy"] = {"weighted_unmet_kwh": g_unmet, "cost": g_cost}
-        status = "repaired" if lp_info.get("repaired_cells") else "optimal"
         return lp_rate, report(
             "lp",
-            status,
+            _lp_status(lp_info),
             f"{why}; small problem: the LP plan costs {l_cost:.4f} < greedy {g_cost:.4f}",
             lp_info,
         )
