@@ -39,17 +39,20 @@ def lp_relaxation_objective(problem):
     eq = m.row_lower == m.row_upper
     up = ~eq & np.isfinite(m.row_upper)
     lo = ~eq & np.isfinite(m.row_lower)
+    if not m.n_cols:
+        return m.offset
+    ineq = up.any() or lo.any()
     res = linprog(
         m.cost,
-        A_ub=sp.vstack([a[up], -a[lo]]),
-        b_ub=np.concatenate([m.row_upper[up], -m.row_lower[lo]]),
-        A_eq=a[eq],
-        b_eq=m.row_lower[eq],
+        A_ub=sp.vstack([a[up], -a[lo]]) if ineq else None,
+        b_ub=np.concatenate([m.row_upper[up], -m.row_lower[lo]]) if ineq else None,
+        A_eq=a[eq] if eq.any() else None,
+        b_eq=m.row_lower[eq] if eq.any() else None,
         bounds=np.column_stack([m.col_lower, m.col_upper]),
         method="highs",
     )
     assert res.status == 0, res.message
-    return float(res.fun)
+    return float(res.fun) + m.offset  # the base load's import cost where substituted
 
 
 def assert_same_objective(a, b):

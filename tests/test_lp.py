@@ -8,6 +8,7 @@ import pytest
 
 import chargeplan as cp
 from chargeplan.exceptions import SolverError, SolverFallbackWarning
+from chargeplan.problem import build_problem
 from chargeplan.solvers import lp as lp_mod
 
 T0 = pd.Timestamp("2024-03-04 00:00", tz="UTC")
@@ -225,6 +226,43 @@ def test_peak_already_reached_is_free():
     assert plan.kpis["peak_import_kw"] <= 11.04 + 1e-6
     assert plan.kpis["demand_charge"] == pytest.approx(0.0, abs=1e-6)
     assert plan.kpis["delivered_kwh"] == pytest.approx(22.08)
+
+
+def _kinds(keys):
+    return np.unique(keys >> np.int64(52)).tolist()
+
+
+def test_site_import_substituted_where_the_site_only_imports():
+    # 2 kW base load all along, 20 kW PV in hours 3-4: the site can export only there
+    site = one_evse_site()
+    s = cp.Session("s", evse="cp", arrival=T0, departure=T0 + h(6), energy_kwh=11.04)
+    tariff = cp.Tariff(import_price_per_kwh=hourly([0.3, 0.1, 0.3, 0.3, 0.3, 0.3]))
+    kw = dict(start=T0, horizon="6h", step="15min", tariff=tariff)
+
+    def model(forecast, tariff_=tariff):
+        grid = cp.validate(site, [s], **{**kw, "tariff": tariff_}, forecast=forecast)
+        return lp_mod.build_lp(build_problem(site, [s], grid, tariff_, forecast))
+
+    base = cp.Forecast(base_load_kw=2.0)
+    m = model(base)
+    # separable: only the energy row, no import column, presolve off; the base load's
+    # import cost (2 kW x 6 h, 1 h of it at 0.1) is the objective's constant
+    assert _kinds(m.row_keys) == [1] and m.presolve == "off"
+    assert 4 not in _kinds(m.col_keys) and 5 not in _kinds(m.col_keys)
+    assert m.offset == pytest.approx(2.0 * (5 * 0.3 + 0.1))
+    plan = cp.optimize(site, [s], **kw, forecast=base, method="lp")
+    # 11.04 kWh at 11.04 kW: the cheap hour
+    assert plan.kpis["energy_cost"] == pytest.approx(m.offset + 11.04 * 0.1)
+
+    pv = cp.Forecast(base_load_kw=2.0, pv_kw=hourly([0, 0, 0, 20, 20, 0]))
+    m = model(pv)
+    bal = m.row_keys[(m.row_keys >> np.int64(52)) == 3] & np.int64((1 << 20) - 1)
+    assert bal.tolist() == list(range(12, 20)) and m.presolve == "choose"
+    assert m.offset == pytest.approx(2.0 * (3 * 0.3 + 0.1))  # hours 0-2 and 5
+
+    dc = cp.Tariff(import_price_per_kwh=0.2, demand_charge_per_kw=10)
+    m = model(base, dc)  # the demand rows need the import in every slot
+    assert (m.row_keys >> np.int64(52) == 3).sum() == 24 and m.offset == 0.0
 
 
 def test_export_limit_caps_v2g():

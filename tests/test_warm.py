@@ -57,8 +57,10 @@ def assert_same(warm, cold_plan):
 
 
 def test_session_added_again_after_a_new_limit():
-    s0, s1 = session(0, 0, 6), session(1, 0, 3)
-    rp = cp.Replanner(site(), [s0, s1], tariff=TARIFF, **GRID)
+    # s2 stays all along, so that s0's retired columns never outnumber the live ones
+    # (which would make the re-plan cold by design)
+    s0, s1, s2 = session(0, 0, 6), session(1, 0, 3), session(2, 0, 8)
+    rp = cp.Replanner(site(), [s0, s1, s2], tariff=TARIFF, **GRID)
     rp.plan()
     rp.remove_session("s0")
     assert rp.plan().report.info["warm"]
@@ -69,18 +71,21 @@ def test_session_added_again_after_a_new_limit():
     rp.add_session(s0)  # same id: same code, so the same column keys
     p = rp.plan()
     assert p.report.info["warm"]
-    assert_same(p, cold(tight, [s1, s0]))
+    assert_same(p, cold(tight, [s1, s2, s0]))
     assert (p.node_current_a["f1"].to_numpy() <= 20 + 1e-9).all()
 
 
 def test_rows_that_come_and_go():
     # f1 at 40 A: one EV (32 A) never reaches it, two may; node rows appear and go
+    # (s4, a small request all day, keeps the retired columns below the live ones, which
+    # would make a re-plan cold by design)
     s = [session(0, 0, 8), session(1, 1, 5), session(2, 2, 7), session(3, 0, 4)]
-    tight = site(f1_limit=40)
-    rp = cp.Replanner(tight, [s[0]], tariff=TARIFF, **GRID)
+    s4 = session(4, 0, 8, kwh=5.0)
+    tight = site(f1_limit=40, n=5)
+    rp = cp.Replanner(tight, [s[0], s4], tariff=TARIFF, **GRID)
     rp.plan()
     steps = [("add", s[1]), ("remove", "s1"), ("add", s[2]), ("add", s[3]), ("remove", "s2")]
-    now = [s[0]]
+    now = [s[0], s4]
     for what, x in steps:
         if what == "add":
             rp.add_session(x)

@@ -17,7 +17,11 @@ Constraints
     inner polygon of 48 sides (see :func:`._formulation.node_rows`); node rows that
     can never bind (their left-hand side stays below the bound with every rate at its
     upper bound) are left out, which leaves the optimum unchanged;
-    site balance: ``imp - exp = base - pv + sum (c - d) f``;
+    site balance: ``imp - exp = base - pv + sum (c - d) f``; in a slot where the site
+    can only import (base load >= PV, no discharge cell, no demand charge) ``imp``
+    equals the right-hand side and ``exp`` is 0 at the optimum (``p_exp <= p_imp``),
+    so ``imp`` is substituted: its price moves onto the charge cells and the constant
+    into the objective offset (no row, no column);
     EVs never push export above ``max(export limit, PV export)``;
     ``imp - z <= peak_already``;
     V2G state: ``e[t] = e[t-1] + (c - d / eta) f dt``;
@@ -46,6 +50,11 @@ its charges down could lose up to each slot.
 
 When export pays more than import costs in a slot, export is valued at the import
 price there (a site cannot import and export at once; this keeps the LP bounded).
+
+Presolve: a model whose only rows are the energy rows (nothing couples the sessions:
+no node row can bind, no PV export, no V2G, no demand charge) is separable, and HiGHS's
+presolve only costs time there (loose N=1 000: 72 -> 21 ms with it off,
+``benchmarks/lp.md``); :attr:`LpModel.presolve` says ``"off"`` for such LPs.
 """
 
 from __future__ import annotations
@@ -84,6 +93,10 @@ class LpModel:
     n_y_c: int
     col_keys: np.ndarray
     row_keys: np.ndarray
+    #: constant part of the objective (import cost of the base load where substituted)
+    offset: float = 0.0
+    #: HiGHS ``presolve`` option for this model ("off" for separable LPs)
+    presolve: str = "choose"
 
     @property
     def n_cols(self) -> int:
@@ -181,13 +194,20 @@ def build_lp(
     has_z = p.demand_charge_per_kw > 0.0
     step_kw = p.round_step_kw
 
+    # slots where the site can only import: imp substituted (module docstring)
+    sub = (p.net_base_kw >= 0.0) & (not has_z)
+    if nd:
+        sub &= np.bincount(dtt, minlength=T) == 0
+    kt = np.flatnonzero(~sub)  # slots with imp / exp columns and a balance row
+    nk = len(kt)
+
     # column layout
     c_off = 0
     d_off = c_off + nc
     u_off = d_off + nd
     imp_off = u_off + S
-    exp_off = imp_off + T
-    z_off = exp_off + T
+    exp_off = imp_off + nk
+    z_off = exp_off + nk
     e_off = z_off + int(has_z)
     w_off = e_off + nv * T
     q_off = w_off + B * T
@@ -210,8 +230,8 @@ def build_lp(
             key(1, code[cs], ct),
             key(2, code[ds], dtt),
             key(3, code, 0),
-            key(4, 0, t_all),
-            key(5, 0, t_all),
+            key(4, 0, kt),
+            key(5, 0, kt),
             key(6, 0, np.zeros(int(has_z), np.int64)),
             key(7, np.repeat(code[v2g], T), np.tile(t_all, nv)),
             key(8, np.repeat(np.arange(B), T), np.tile(t_all, B)),
@@ -238,8 +258,11 @@ def build_lp(
     # imp / exp
     p_imp = p.price_import_per_kwh
     p_exp = np.minimum(p.price_export_per_kwh, p_imp)
-    cost[imp_off:exp_off] = p_imp * dt
-    cost[exp_off:z_off] = -p_exp * dt
+    cost[imp_off:exp_off] = p_imp[kt] * dt
+    cost[exp_off:z_off] = -p_exp[kt] * dt
+    on_sub = sub[ct]
+    cost[c_off + np.flatnonzero(on_sub)] += p_imp[ct[on_sub]] * fc[on_sub] * dt
+    offset = float((p_imp * p.net_base_kw)[sub].sum() * dt)
     if has_z:
         cost[z_off] = p.demand_charge_per_kw
     # e
@@ -294,13 +317,16 @@ def build_lp(
             b.add(r_h + np.arange(len(both)), c_off + ic, 1.0 / p.pmax_kw[cs[ic], ct[ic]])
             b.add(r_h + np.arange(len(both)), d_off + id_, 1.0 / p.dmax_kw[ds[id_], dtt[id_]])
 
-    # site balance: imp - exp - sum c f + sum d f = net_base
-    r_bal = b.add_rows(p.net_base_kw, p.net_base_kw, 3, 0, np.arange(T))
-    t_all = np.arange(T)
-    b.add(r_bal + t_all, imp_off + t_all, 1.0)
-    b.add(r_bal + t_all, exp_off + t_all, -1.0)
-    b.add(r_bal + ct, i_c, -fc)
-    b.add(r_bal + dtt, i_d, fd)
+    # site balance, in the slots not substituted: imp - exp - sum c f + sum d f = net_base
+    r_bal = b.add_rows(p.net_base_kw[kt], p.net_base_kw[kt], 3, 0, kt)
+    k_all = np.arange(nk)
+    b.add(r_bal + k_all, imp_off + k_all, 1.0)
+    b.add(r_bal + k_all, exp_off + k_all, -1.0)
+    pos = np.full(T, -1)
+    pos[kt] = k_all
+    m_c = ~on_sub
+    b.add(r_bal + pos[ct[m_c]], i_c[m_c], -fc[m_c])
+    b.add(r_bal + pos[dtt], i_d, fd)  # every slot with a discharge cell has its row
     if np.isfinite(p.export_limit_kw) and nd:
         # EVs may push export to max(limit, PV export) at most: sum (d - c) f <= X - margin
         low = p.net_base_low_kw
@@ -312,6 +338,7 @@ def build_lp(
         b.add(r_x + ct, i_c, -fc)
         b.add(r_x + dtt, i_d, fd)
     if has_z:
+        # (no slot is substituted with a demand charge: imp has a column in every slot)
         r_dem = b.add_rows(np.full(T, -np.inf), np.full(T, p.peak_already_kw), 5, 0, np.arange(T))
         b.add(r_dem + t_all, imp_off + t_all, 1.0)
         b.add(r_dem + t_all, np.full(T, z_off), -1.0)
@@ -399,6 +426,9 @@ def build_lp(
     cols = np.concatenate(b.cols) if b.cols else np.zeros(0, np.int64)
     vals = np.concatenate(b.vals) if b.vals else np.zeros(0)
     matrix = sp.csc_matrix((vals, (rows, cols)), shape=(b.n, n_cols))
+    row_keys = np.concatenate(b.keys) if b.keys else np.zeros(0, np.int64)
+    # separable (only energy rows, kind 1): presolve off (module docstring)
+    separable = integrality is None and bool(((row_keys >> np.int64(52)) == 1).all())
     return LpModel(
         cost=cost,
         col_lower=lo,
@@ -415,7 +445,9 @@ def build_lp(
         y_off=y_off,
         n_y_c=len(yc_cells),
         col_keys=col_keys,
-        row_keys=np.concatenate(b.keys) if b.keys else np.zeros(0, np.int64),
+        row_keys=row_keys,
+        offset=offset,
+        presolve="off" if separable else "choose",
     )
 
 
@@ -427,6 +459,7 @@ def _highs(model: LpModel, time_limit_s: float | None, options: dict | None):
     core = getattr(getattr(highspy, "_core", None), "_Highs", None)
     h = core() if core is not None else highspy.Highs()
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("presolve", model.presolve)
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(time_limit_s))
     for k, v in (options or {}).items():
@@ -439,7 +472,7 @@ def _highs(model: LpModel, time_limit_s: float | None, options: dict | None):
         m.nnz,
         1,
         1,
-        0.0,
+        model.offset,
         model.cost,
         model.col_lower,
         np.where(np.isinf(model.col_upper), inf, model.col_upper),
@@ -474,11 +507,17 @@ def _run(h) -> str:
         highspy.HighsModelStatus.kInfeasible,
         highspy.HighsModelStatus.kUnboundedOrInfeasible,
     ):
+        presolve = h.getOptionValue("presolve")
+        if isinstance(presolve, tuple):  # highspy returns (status, value)
+            presolve = presolve[-1]
         h.setOptionValue("presolve", "off")
         h.run()
-        h.setOptionValue("presolve", "choose")
+        h.setOptionValue("presolve", presolve)
         ms = h.getModelStatus()
     if ms == highspy.HighsModelStatus.kOptimal:
+        return "optimal"
+    if ms == highspy.HighsModelStatus.kModelEmpty:
+        # no column (no session may charge; imp substituted everywhere): nothing to decide
         return "optimal"
     if ms == highspy.HighsModelStatus.kTimeLimit:
         raise SolverError("HiGHS hit its time limit", status="time_limit")

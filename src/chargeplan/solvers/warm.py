@@ -262,6 +262,9 @@ class LpSession:
             self._row_lower = np.concatenate([self._row_lower, model.row_lower[add_r]])
             self._row_upper = np.concatenate([self._row_upper, model.row_upper[add_r]])
 
+        # objective constant and presolve choice of the new model
+        h.changeObjectiveOffset(model.offset)
+        h.setOptionValue("presolve", model.presolve)
         # bounds and costs that changed
         old = np.ones(model.n_cols, dtype=bool)
         old[add_c] = False
