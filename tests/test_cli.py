@@ -17,7 +17,7 @@ from test_ocpp import schema_errors
 from test_scenario import doc_example
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-SUBCOMMANDS = ("plan", "check", "simulate", "validate")
+SUBCOMMANDS = ("plan", "check", "simulate", "validate", "warmup")
 
 
 def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -182,6 +182,12 @@ def test_validate_ok(tmp_path, monkeypatch, capsys):
     (tmp_path / "s.json").write_text(json.dumps(doc_example()))
     assert main(["validate", "s.json"]) == 0
     assert "s.json: OK (3 session(s), 3 EVSE(s), 48 slots of 900 s)." in capsys.readouterr().out
+
+
+def test_warmup(capsys):
+    assert main(["warmup"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("numba kernels ready in ") and "(cache: " in out
 
 
 def test_v2g_needs_ocpp_21(tmp_path, monkeypatch, capsys):

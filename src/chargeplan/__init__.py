@@ -20,12 +20,14 @@ from .plan import Plan
 from .replan import Replanner
 from .simulate import SimSession, SimulationResult, compare, simulate
 from .validation import validate
+from .warmup import warm_up
 
 __version__ = "0.1.0"
 
 __all__ = [
     "optimize",
     "validate",
+    "warm_up",
     "simulate",
     "compare",
     "SimSession",

@@ -196,6 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("scenario", metavar="SCENARIO", help="scenario JSON file ('-' for stdin)")
     v.set_defaults(handler=_cmd_validate)
+
+    w = sub.add_parser(
+        "warmup",
+        help="compile the numba kernels into the on-disk cache (for container images)",
+        description="Plan a tiny site with every solver that runs a numba kernel, so the "
+        "kernels are compiled into numba's on-disk cache (NUMBA_CACHE_DIR, or next to the "
+        "installed package) and later processes only load them. Run it when building an "
+        "image, e.g. 'RUN chargeplan warmup'.",
+        epilog=_EPILOG,
+        formatter_class=fmt,
+    )
+    w.set_defaults(handler=_cmd_warmup)
     return parser
 
 
@@ -604,6 +616,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"{args.scenario}: OK ({len(scenario.sessions)} session(s), "
         f"{len(scenario.site.evses)} EVSE(s), {grid.n_slots} slots of {grid.step_s} s)."
     )
+    return EXIT_OK
+
+
+def _cmd_warmup(args: argparse.Namespace) -> int:
+    from .warmup import cache_dir, warm_up
+
+    seconds = warm_up()
+    print(f"numba kernels ready in {seconds:.1f} s (cache: {cache_dir()}).")
     return EXIT_OK
 
 

@@ -226,30 +226,10 @@ def _run_one(
 
 
 def _warm_up() -> float:
-    """Plan a tiny site once so numba kernels are loaded/compiled; returns seconds."""
-    import pandas as pd
+    """Load (or compile) the numba kernels on a worker; returns seconds."""
+    from .warmup import warm_up
 
-    from .api import optimize
-    from .model import Evse, Node, Session, Site
-
-    t0 = time.perf_counter()
-    start = pd.Timestamp("2024-01-01", tz="UTC")
-    site = Site(
-        nodes=[Node("grid", limit_a=16)],
-        evses=[Evse(f"e{k}", parent="grid", max_current_a=16) for k in (1, 2)],
-    )
-    sessions = [
-        Session(
-            f"s{k}",
-            evse=f"e{k}",
-            arrival=start,
-            departure=start + pd.Timedelta("2h"),
-            energy_kwh=20,
-        )
-        for k in (1, 2)
-    ]
-    optimize(site, sessions, start=start, horizon="2h", step="15min", method="auto")
-    return time.perf_counter() - t0
+    return warm_up()
 
 
 def plan_many(
