@@ -383,3 +383,60 @@ def test_lp_build_has_no_silent_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cp.optimize(site, [s], start=T0, horizon="2h", step="15min", method="lp")
+
+
+def test_highs_status_unknown_is_retried():
+    # a real re-plan (2019-09-11 simulation) on which HiGHS 1.16 stops the relaxation
+    # with status Unknown after postsolve; one more run from its basis solves it
+    from pathlib import Path
+
+    from chargeplan.scenario import load_scenario
+
+    sc = load_scenario(Path(__file__).parent / "data" / "lp_status_unknown.json")
+    plan = sc.optimize(method="lp")
+    assert plan.report.method == "lp" and plan.violations() == []
+    assert plan.kpis["delivered_kwh"] > 0
+
+
+class _FlakyHighs:
+    """Stands in for a Highs object whose first run ends with the given status."""
+
+    def __init__(self, first):
+        import highspy
+
+        self.statuses = [first, highspy.HighsModelStatus.kOptimal]
+        self.options = {"presolve": "choose"}
+        self.runs = []
+
+    def run(self):
+        self.runs.append(self.options["presolve"])
+
+    def getModelStatus(self):
+        return self.statuses[min(len(self.runs), 2) - 1]
+
+    def setOptionValue(self, k, v):
+        self.options[k] = v
+
+    def getOptionValue(self, k):
+        return self.options[k]
+
+    def modelStatusToString(self, ms):
+        return str(ms)
+
+
+@pytest.mark.parametrize("first", ["kUnknown", "kInfeasible", "kUnboundedOrInfeasible"])
+def test_run_retries_numerical_artefacts_once_with_presolve_off(first):
+    import highspy
+
+    h = _FlakyHighs(getattr(highspy.HighsModelStatus, first))
+    assert lp_mod._run(h) == "optimal"
+    assert h.runs == ["choose", "off"] and h.options["presolve"] == "choose"
+
+
+def test_run_raises_on_a_time_limit_without_retry():
+    import highspy
+
+    h = _FlakyHighs(highspy.HighsModelStatus.kTimeLimit)
+    with pytest.raises(SolverError, match="time limit"):
+        lp_mod._run(h)
+    assert h.runs == ["choose"]

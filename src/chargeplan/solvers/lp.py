@@ -497,7 +497,10 @@ def _run(h) -> str:
 
     The model is feasible by construction (no charging, every request unmet, is a
     solution), so "infeasible" is a numerical artefact: seen from HiGHS's MIP presolve
-    on small V2G instances. It is retried once with presolve off.
+    on small V2G instances. So is "unknown": seen once in the real-day simulations
+    (``tests/data/lp_status_unknown.json``), where the clean-up after postsolve
+    stopped with a primal infeasibility; one more run from its basis solves it. Both
+    are retried once, with presolve off.
     """
     import highspy
 
@@ -506,6 +509,7 @@ def _run(h) -> str:
     if ms in (
         highspy.HighsModelStatus.kInfeasible,
         highspy.HighsModelStatus.kUnboundedOrInfeasible,
+        highspy.HighsModelStatus.kUnknown,
     ):
         presolve = h.getOptionValue("presolve")
         if isinstance(presolve, tuple):  # highspy returns (status, value)
