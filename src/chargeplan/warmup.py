@@ -15,6 +15,7 @@ are compiled and readable afterwards.
 
 from __future__ import annotations
 
+import os
 import time
 
 __all__ = ["warm_up", "cache_dir"]
@@ -91,6 +92,4 @@ def cache_dir() -> str:
     configured = numba.config.CACHE_DIR
     if configured:
         return str(configured)
-    import os
-
     return os.path.join(os.path.dirname(solvers.__file__), "__pycache__")
