@@ -555,8 +555,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         site, sessions = scenario.site, list(scenario.sessions)
         grid = scenario.validate()
         end = _simulation_end(scenario, grid, args.step)
-        if scenario.v2g_bids:
-            _warn("the simulator does not use V2G bids; they are ignored")
         kwargs = dict(
             start=scenario.start,
             end=end,
@@ -564,6 +562,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             horizon=scenario.horizon,
             tariff=scenario.tariff,
             forecast=scenario.forecast,
+            v2g_bids=scenario.v2g_bids,
         )
         label = args.scenario
     if args.end is not None:

@@ -19,11 +19,14 @@ What the strategy is told (``knowledge``)
     true departure and its true (physical) remaining demand. An EV still plugged in
     after its expected departure is announced as leaving ``replan_every`` from now (or
     one ``step`` when re-planning only on events). EVs with nothing left to receive
-    (request met, or seen full) are not announced. A remaining request smaller than
-    what the EV's minimum current gives in one slot is announced as that amount: a
-    station cannot be told less, and the EV stops by itself when full (so an EV may
-    receive up to that much more than its driver asked for). Prices and forecasts are
-    passed as given (perfect price and PV forecasts).
+    (request met, or seen full) are not announced, except V2G sessions that describe
+    their battery: they are announced with their state of charge moved by what they
+    received (net of what they gave back) while they hold energy above the driver's
+    reserve, so a plan can still discharge them (``v2g_bids``, export prices). A
+    remaining request smaller than what the EV's minimum current gives in one slot is
+    announced as that amount: a station cannot be told less, and the EV stops by
+    itself when full (so an EV may receive up to that much more than its driver asked
+    for). Prices and forecasts are passed as given (perfect price and PV forecasts).
 
 What the EV does (the physical truth)
     In each slot it draws the rate the plan allows, until its own demand
@@ -38,7 +41,10 @@ Accounting
     power (the forecast is taken as the actual). Limit violations are found by the
     independent checker (:func:`chargeplan.check.check_plan`) on the slots of every
     plan that were actually applied; they are counted, never raised, so a strategy
-    that ignores limits (the ``"uncontrolled"`` baseline) can be scored too.
+    that ignores limits (the ``"uncontrolled"`` baseline) can be scored too. (Energy
+    above the request on the applied slots counts only if the whole plan ends above
+    it: a V2G session may hold more mid-plan, to give it back later.) V2G bids pay
+    for the discharge the EVs really gave (``v2g_revenue``).
 """
 
 from __future__ import annotations
@@ -56,9 +62,9 @@ import numpy as np
 import pandas as pd
 
 from .baselines import BASELINES
-from .check import check_plan
+from .check import TOL, check_plan
 from .exceptions import InputError, Problem
-from .model import Forecast, Session, Site, Tariff
+from .model import Forecast, Session, Site, Tariff, V2GBid
 from .plan import SERVED_TOL_KWH, Plan
 from .problem import evse_phase_weights
 from .timegrid import TimeGrid, align_series, series_coverage, to_timedelta
@@ -492,6 +498,7 @@ def simulate(
     replan_every: str | pd.Timedelta | int | None = "15min",
     tariff: Tariff | None = None,
     forecast: Forecast | None = None,
+    v2g_bids: Sequence[V2GBid] | None = None,
     knowledge: str = "estimated",
     observe_full: bool = True,
     name: str | None = None,
@@ -530,6 +537,13 @@ def simulate(
     tariff, forecast : optional
         Passed to the strategy, and used to account cost and site import. Series must
         cover ``[start, end + step)``.
+    v2g_bids : sequence of V2GBid, optional
+        Offers to pay for discharge. At each decision the bids whose window overlaps
+        the plan are passed to the strategy (``v2g_bids=``; a bid naming sessions keeps
+        those announced then, and is left out when none is); the baselines never
+        discharge and are not given them. The discharge the EVs really gave is paid as
+        in :attr:`chargeplan.Plan.kpis`: within each bid's window, up to its
+        ``max_discharge_kw``, highest price first (``v2g_revenue``).
     knowledge : {"estimated", "perfect"}, default "estimated"
         Whether the strategy is told the drivers' estimates or the truth.
     observe_full : bool, default True
@@ -592,7 +606,9 @@ def simulate(
     sims = [
         s for s in sims if pd.Timestamp(s.session.arrival) < end_ts and s.departure_true > start_ts
     ]
-    _validate_run(site, sims, start_ts, end_ts, step_td, tariff, forecast)
+    bids = list(v2g_bids or [])
+    _validate_run(site, sims, start_ts, end_ts, step_td, tariff, forecast, bids)
+    pass_bids = bool(bids) and not (isinstance(strategy, str) and strategy in BASELINES)
 
     step_s = int(step_td.total_seconds())
     step_ns = step_s * _NS_PER_S
@@ -613,6 +629,14 @@ def simulate(
     told_kwh = requested if knowledge == "estimated" else demand
     told_dep = exp_dep if knowledge == "estimated" else dep
     full = np.zeros(S, dtype=bool)  # seen full by the CSMS
+    # V2G sessions with a battery description: energy they may give below their
+    # arrival state of charge (-inf: not V2G, never announced for discharge alone)
+    v2g_depth = np.array(
+        [
+            s.session.reserve_depth_kwh() if _v2g_battery(s.session) else -np.inf
+            for s in sims
+        ]
+    )
     min_slot_kwh = _min_slot_energy_kwh(site, sims, step_td)
     by_arrival = np.argsort(arr, kind="stable")
 
@@ -640,7 +664,11 @@ def simulate(
         announced_dep: list[int] = []
         for i in here:
             left = told_kwh[i] - delivered[i]
-            if left <= _TOL_KWH or (observe_full and full[i]):
+            wants = left > _TOL_KWH and not (observe_full and full[i])
+            # a V2G EV with energy above its reserve is announced even when it wants
+            # nothing more: it can still give energy back
+            gives = v2g_depth[i] + delivered[i] > _TOL_KWH
+            if not (wants or gives):
                 continue
             d = int(told_dep[i])
             if d <= t:
@@ -649,7 +677,8 @@ def simulate(
             announced_dep.append(d)
             # a rest below what the minimum current gives in one slot cannot be planned;
             # announce that much (the EV stops drawing by itself when full)
-            told_sessions.append(_announce(sims[i].session, d, max(left, min_slot_kwh[i]), tz))
+            kwh = max(left, min_slot_kwh[i]) if wants else 0.0
+            told_sessions.append(_announce(sims[i].session, d, kwh, tz, delivered[i]))
 
         # next decision time
         cands: dict[str, int] = {"end": t_end_ns}
@@ -673,6 +702,11 @@ def simulate(
             if math.isfinite(cov_end):
                 n_slots = min(n_slots, int((cov_end - t) // step_ns))
             n_slots = max(n_slots, 1)
+            extra = {}
+            if pass_bids:
+                extra["v2g_bids"] = _bids_now(
+                    bids, t, t + n_slots * step_ns, {x.id for x in told_sessions}
+                )
             c0 = time.perf_counter()
             plan = call(
                 site,
@@ -682,6 +716,7 @@ def simulate(
                 step=pd.Timedelta(seconds=step_s),
                 tariff=tariff,
                 forecast=forecast,
+                **extra,
             )
             latency_ms = (time.perf_counter() - c0) * 1000.0
             t_stop, n_applied = _apply(
@@ -710,7 +745,9 @@ def simulate(
                     "violations": len(found),
                 }
             )
-        full |= demand - delivered <= _TOL_KWH  # only announced when observe_full
+        # seen full (used with observe_full); a V2G EV that gave energy back has room
+        # again and is no longer full
+        full = demand - delivered <= _TOL_KWH
         if bar is not None:
             bar.update((t_next - t) / _NS_PER_S)
         t, triggers = t_next, next_triggers
@@ -733,19 +770,58 @@ def simulate(
         records=(rec_a, rec_b, rec_s, rec_allowed, rec_kwh),
         decisions=decisions,
         violations=violations,
+        bids=bids,
     )
 
 
-def _announce(session: Session, departure_ns: int, energy_kwh: float, tz: Any) -> Session:
+def _bids_now(bids: Sequence[V2GBid], a: int, b: int, told: set[str]) -> list[V2GBid]:
+    """Return the bids a plan over ``[a, b)`` (ns) is told of, for the sessions told."""
+    out = []
+    for bid in bids:
+        if pd.Timestamp(bid.end).value <= a or pd.Timestamp(bid.start).value >= b:
+            continue
+        if bid.sessions is not None:
+            members = tuple(x for x in bid.sessions if x in told)
+            if not members:
+                continue
+            bid = replace(bid, sessions=members)
+        out.append(bid)
+    return out
+
+
+def _v2g_battery(session: Session) -> bool:
+    """Whether a session may discharge and describes its battery (capacity, SoC now)."""
+    return bool(session.v2g) and (
+        session.battery_capacity_kwh is not None and session.soc_now_pct is not None
+    )
+
+
+def _announce(
+    session: Session, departure_ns: int, energy_kwh: float, tz: Any, delivered_kwh: float
+) -> Session:
     """Return the session as told to the strategy: remaining energy, expected departure.
 
-    The battery description is dropped (the remaining energy replaces it), and with it
-    the driver's V2G reserve: a V2G session can then only give back energy it received
-    in the plan (conservative).
+    The remaining energy replaces the request. A V2G session that describes its
+    battery keeps the description with its state of charge moved by the energy
+    received so far (``delivered_kwh``, net of what it gave back), so the plan may
+    discharge down to the driver's reserve (``soc_min_pct``); the SoC target is
+    dropped (the remaining energy is the target). Other sessions lose the battery
+    description.
     """
+    when = pd.Timestamp(departure_ns, tz="UTC").tz_convert(tz)
+    if _v2g_battery(session):
+        cap = float(session.battery_capacity_kwh)  # type: ignore[arg-type]
+        soc = float(session.soc_now_pct) + 100.0 * delivered_kwh / cap  # type: ignore[arg-type]
+        return replace(
+            session,
+            departure=when,
+            energy_kwh=float(energy_kwh),
+            soc_now_pct=min(max(soc, 0.0), 100.0),
+            soc_target_pct=None,
+        )
     return replace(
         session,
-        departure=pd.Timestamp(departure_ns, tz="UTC").tz_convert(tz),
+        departure=when,
         energy_kwh=float(energy_kwh),
         battery_capacity_kwh=None,
         soc_now_pct=None,
@@ -839,14 +915,24 @@ def _validate_run(
     step: pd.Timedelta,
     tariff: Tariff | None,
     forecast: Forecast | None,
+    bids: Sequence[V2GBid],
 ) -> None:
-    """Validate site, sessions (with their true windows) and series coverage, once."""
+    """Validate site, sessions (with their true windows), bids and series coverage, once."""
     window = (end + step) - start
     truth = [
         replace(s.session, departure=s.departure_true, energy_kwh=s.demand_true_kwh) for s in sims
     ]
     whole = pd.Timedelta(seconds=math.ceil(window.total_seconds()))
-    validate(site, truth, start=start, horizon=whole, step=whole, tariff=tariff, forecast=forecast)
+    validate(
+        site,
+        truth,
+        start=start,
+        horizon=whole,
+        step=whole,
+        tariff=tariff,
+        forecast=forecast,
+        v2g_bids=bids or None,
+    )
 
 
 def _apply(
@@ -922,6 +1008,17 @@ def _applied_violations(
     rate = np.asarray(plan.rate_kw)[:, :n_applied]
     cur = np.asarray(plan.current_a_array)[:, :n_applied]
     found = check_plan(site, plan.session_inputs, sub, rate, cur, forecast)
+    if any(v.kind == "energy" for v in found):
+        # A V2G session may hold more than its request mid-plan, to give it back later:
+        # above the request on the applied slots is a violation only if the whole plan
+        # also ends above it (always the case for a session that only charges).
+        whole = plan.sessions
+        over = {
+            f"session {x.id!r} on EVSE {x.evse!r}"
+            for x in plan.session_inputs
+            if whole.loc[x.id, "delivered_kwh"] > whole.loc[x.id, "requested_kwh"] + TOL
+        }
+        found = [v for v in found if v.kind != "energy" or v.where in over]
     out = []
     g0 = int(g.start.value)
     g_step = int(g.step_s) * _NS_PER_S
@@ -962,6 +1059,7 @@ def _build_result(
     records: tuple[list[np.ndarray], ...],
     decisions: list[dict[str, Any]],
     violations: list[dict[str, Any]],
+    bids: Sequence[V2GBid] = (),
 ) -> SimulationResult:
     tz = start.tz
     rec_a, rec_b, rec_s, rec_allowed, rec_kwh = (
@@ -1032,6 +1130,7 @@ def _build_result(
     # each inside one slot of the regular grid)
     pts = [np.array([t0, t1], dtype=np.int64), edges, rec_a, rec_b]
     pts += [f.points() for f in (price_imp, price_exp, pv, base)]
+    pts += [np.array([pd.Timestamp(b.start).value, pd.Timestamp(b.end).value]) for b in bids]
     bp = np.unique(np.concatenate(pts))
     bp = bp[(bp >= t0) & (bp <= t1)]
     delta = np.zeros(len(bp))
@@ -1049,6 +1148,7 @@ def _build_result(
         )
         @ seg_h
     )
+    v2g_revenue = _bid_revenue(bids, sims, bp, rec_a, rec_b, rec_s, rec_kw)
 
     energy_grid = np.zeros((n, len(evse_ids)))
     if len(rec_a):
@@ -1113,9 +1213,52 @@ def _build_result(
         capacity_kw=capacity,
         energy_cost=energy_cost,
         demand_charge=demand_charge,
-        v2g_revenue=0.0,
+        v2g_revenue=v2g_revenue,
         currency=tariff.currency if tariff is not None else "EUR",
     )
+
+
+def _bid_revenue(
+    bids: Sequence[V2GBid],
+    sims: Sequence[SimSession],
+    bp: np.ndarray,
+    rec_a: np.ndarray,
+    rec_b: np.ndarray,
+    rec_s: np.ndarray,
+    rec_kw: np.ndarray,
+) -> float:
+    """Return what the bids pay for the discharge given (as :attr:`chargeplan.Plan.kpis`).
+
+    Over the elementary segments between the breakpoints ``bp`` (which include every
+    bid's start and end): within its window each bid pays for the discharge of its
+    sessions up to its ``max_discharge_kw``, highest price first, never more in total
+    than the site's discharge.
+    """
+    if not bids or not len(rec_a):
+        return 0.0
+    seg_a, seg_h = bp[:-1], np.diff(bp) / _NS_PER_H
+    ia, ib = np.searchsorted(bp, rec_a), np.searchsorted(bp, rec_b)
+
+    def discharge_kw(keep: np.ndarray) -> np.ndarray:
+        delta = np.zeros(len(bp))
+        kw = np.maximum(-rec_kw, 0.0) * keep
+        np.add.at(delta, ia, kw)
+        np.add.at(delta, ib, -kw)
+        return np.cumsum(delta)[:-1]
+
+    total = discharge_kw(np.ones(len(rec_s), dtype=bool))
+    paid = np.zeros_like(total)
+    ids = np.array([s.id for s in sims], dtype=object)
+    v2g = np.array([bool(s.session.v2g) for s in sims], dtype=bool)
+    revenue = 0.0
+    for bid in sorted(bids, key=lambda b: -b.price_per_kwh):
+        member = v2g if bid.sessions is None else np.isin(ids, list(bid.sessions))
+        window = (seg_a >= pd.Timestamp(bid.start).value) & (seg_a < pd.Timestamp(bid.end).value)
+        take = np.minimum(discharge_kw(member[rec_s]), bid.max_discharge_kw) * window
+        take = np.maximum(np.minimum(take, total - paid), 0.0)
+        paid += take
+        revenue += float(bid.price_per_kwh * (take @ seg_h))
+    return revenue
 
 
 def _root_capacity_kw(site: Site, grid: TimeGrid, index: pd.DatetimeIndex) -> pd.Series:
