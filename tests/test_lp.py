@@ -440,3 +440,36 @@ def test_run_raises_on_a_time_limit_without_retry():
     with pytest.raises(SolverError, match="time limit"):
         lp_mod._run(h)
     assert h.runs == ["choose"]
+
+
+def test_lp_repair_keeps_a_bid_the_relaxation_met_by_charging_and_discharging():
+    # A bid pays 1.0/kWh for 5 kW in hour 2; energy costs 0.1. The relaxation "meets"
+    # it by charging 5.56 kW and discharging 5 kW in the same cells; keeping the larger
+    # side (the charge) loses the bid. The repair then also tries keeping the
+    # discharge there, and returns what the exact MILP finds.
+    site = one_evse_site(bidirectional=True)
+    s = cp.Session(
+        "s",
+        evse="cp",
+        arrival=T0,
+        departure=T0 + h(4),
+        energy_kwh=5.0,
+        battery_capacity_kwh=60,
+        soc_now_pct=50,
+        soc_min_pct=20,
+        v2g=True,
+        round_trip_efficiency=0.9,
+    )
+    bid = cp.V2GBid("b", start=T0 + h(2), end=T0 + h(3), price_per_kwh=1.0, max_discharge_kw=5.0)
+    kw = dict(start=T0, horizon="5h", step="15min", v2g_bids=[bid])
+    kw["tariff"] = cp.Tariff(import_price_per_kwh=0.1)
+    plans = {m: cp.optimize(site, [s], method=m, **kw) for m in ("lp", "milp")}
+    milp = plans["milp"].kpis
+    assert plans["milp"].power_kw["cp"].to_numpy()[8:12] == pytest.approx([-5.0] * 4, abs=0.07)
+    assert milp["v2g_revenue"] == pytest.approx(5.0, abs=0.07)
+    lp = plans["lp"]
+    assert (lp.power_kw["cp"].to_numpy()[8:12] < -4.5).all()  # discharges in the bid's hour
+    assert lp.kpis["v2g_revenue"] >= 0.95 * milp["v2g_revenue"]  # (was 0 before)
+    assert lp.kpis["total_cost"] <= milp["total_cost"] + 0.1
+    for plan in plans.values():
+        assert plan.sessions.loc["s", "delivered_kwh"] >= 5.0 - 0.05

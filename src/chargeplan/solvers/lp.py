@@ -593,26 +593,75 @@ def solve_lp(
         "repaired_cells": 0,
     }
     info["relaxation_objective"] = float(h.getInfo().objective_function_value)
+    objective = info["relaxation_objective"]
     if not integer and repair:
-        c, d, n_fixed = _repair(p, model, h, c, d)
+        c, d, objective, n_fixed = _repair_best(p, model, h, c, d)
         info["repaired_cells"] = n_fixed
-    info["objective"] = float(h.getInfo().objective_function_value)
+    info["objective"] = objective
     info["simplex_iterations"] = int(h.getInfo().simplex_iteration_count)
     info["highs"] = h
     info["model"] = model
     return c - d, info
 
 
+def _paid_cells(p: ProblemArrays) -> np.ndarray | None:
+    """(S, T): cells of a session inside the window of a bid it belongs to (None: no bid)."""
+    if not len(p.bid_price_per_kwh):
+        return None
+    return (p.bid_members.T.astype(np.int64) @ p.bid_window.astype(np.int64)) > 0
+
+
+def _repair_best(p: ProblemArrays, model: LpModel, h, c: np.ndarray, d: np.ndarray):
+    """Repair the relaxation (:func:`_repair`); with bids, also the other way, keep the best.
+
+    A bid pays for discharge, and the relaxation can meet it by charging and
+    discharging one cell at once (its convex hull allows both). Where the charge is
+    the larger side, the repair keeps it and the bid is lost. So when such a cell lies
+    in a paid window, the repair is run a second time, from the relaxation, keeping
+    the discharge in those cells; the plan with the lower objective is returned (the
+    objective prices unmet energy above any cost, so neither delivers less).
+
+    Returns ``(c, d, objective, cells fixed)``.
+    """
+    tol = 1e-7
+    paid = _paid_cells(p)
+    c_a, d_a, n_a = _repair(p, model, h, c, d)
+    obj_a = float(h.getInfo().objective_function_value)
+    if paid is None or not ((c > tol) & (d > tol) & paid & (c >= d)).any():
+        return c_a, d_a, obj_a, n_a
+    # back to the relaxation's bounds, then repair keeping discharge where a bid pays
+    nc, nd = len(model.c_cells[0]), len(model.d_cells[0])
+    for off, n in ((model.c_off, nc), (model.d_off, nd)):
+        idx = (off + np.arange(n)).astype(np.int32)
+        h.changeColsBounds(n, idx, model.col_lower[off : off + n], model.col_upper[off : off + n])
+    try:
+        c_b, d_b, n_b = _repair(p, model, h, c, d, keep_discharge=paid)
+    except SolverError:
+        return c_a, d_a, obj_a, n_a
+    obj_b = float(h.getInfo().objective_function_value)
+    if obj_b < obj_a - 1e-9 * (1.0 + abs(obj_a)):
+        return c_b, d_b, obj_b, n_b
+    return c_a, d_a, obj_a, n_a
+
+
 def _repair(
-    p: ProblemArrays, model: LpModel, h, c: np.ndarray, d: np.ndarray, max_rounds: int = 25
+    p: ProblemArrays,
+    model: LpModel,
+    h,
+    c: np.ndarray,
+    d: np.ndarray,
+    max_rounds: int = 25,
+    keep_discharge: np.ndarray | None = None,
 ):
     """Make the LP relaxation keep the min-current rule by fixing cells and re-solving.
 
     Each round fixes to 0 every cell with a minimum whose rate is below it, zeros
-    included (so no new cell can turn up below its minimum later), and, where a cell
-    both charges and discharges, the smaller side; then re-solves from the current
-    basis. The set of free cells only shrinks, and fixing cells to 0 keeps the LP
-    feasible (a plan of zeros is one), so this ends with a plan that keeps the rule.
+    included (so no new cell can turn up below its minimum later; not in the first
+    round with ``keep_discharge``), and, where a cell both charges and discharges, the
+    smaller side (the charge where ``keep_discharge`` is True); then re-solves from
+    the current basis. The set of free cells only shrinks, and fixing cells to 0 keeps
+    the LP feasible (a plan of zeros is one), so this ends with a plan that keeps the
+    rule.
     """
     tol = 1e-7
     cs, ct = model.c_cells
@@ -625,20 +674,26 @@ def _repair(
     fixed_c = np.zeros(len(cs), dtype=bool)
     fixed_d = np.zeros(len(ds), dtype=bool)
     n_small = 0
-    for _ in range(max_rounds):
+    for round_no in range(max_rounds):
         cv, dv = c[cs, ct], d[ds, dtt]
         small_c = (cv > tol) & (cv < pmin_c - tol)
         small_d = (dv > tol) & (dv < pmin_d - tol)
         both = ((c > tol) & (d > tol)).ravel()
         if both.any():
             flat_c, flat_d = c.ravel(), d.ravel()
-            small_c |= np.isin(key_c, np.flatnonzero(both & (flat_c < flat_d)))
-            small_d |= np.isin(key_d, np.flatnonzero(both & (flat_c >= flat_d)))
+            drop_c = flat_c < flat_d  # keep the larger side ...
+            if keep_discharge is not None:
+                drop_c |= keep_discharge.ravel()  # ... or the discharge where told
+            small_c |= np.isin(key_c, np.flatnonzero(both & drop_c))
+            small_d |= np.isin(key_d, np.flatnonzero(both & ~drop_c))
         if not (small_c.any() or small_d.any()):
             return c, d, n_small
         n_small += int(small_c.sum() + small_d.sum())
-        new_c = ~fixed_c & (small_c | ((cv <= tol) & (pmin_c > 0.0)))
-        new_d = ~fixed_d & (small_d | ((dv <= tol) & (pmin_d > 0.0)))
+        # zeros too, but not in the first round of a keep_discharge repair: the energy
+        # the fixed charge carried must be able to move to other cells
+        zeros = keep_discharge is None or round_no > 0
+        new_c = ~fixed_c & (small_c | (zeros & (cv <= tol) & (pmin_c > 0.0)))
+        new_d = ~fixed_d & (small_d | (zeros & (dv <= tol) & (pmin_d > 0.0)))
         fixed_c |= new_c
         fixed_d |= new_d
         for idx, new in ((idx_c, new_c), (idx_d, new_d)):
