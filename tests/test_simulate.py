@@ -478,6 +478,11 @@ def test_v2g_bid_is_passed_to_the_strategy_and_paid():
     assert k["v2g_revenue"] == pytest.approx(1.0 * in_window)
     assert k["total_cost"] == pytest.approx(k["energy_cost"] - k["v2g_revenue"])
     assert res.sessions.loc["s0", "delivered_kwh"] >= 5.0 - 0.05  # still gets its 5 kWh
+    # delivered counts the battery: a discharge takes 1 / 0.9 of its meter energy out
+    e = res.intervals["energy_kwh"]
+    assert res.sessions.loc["s0", "delivered_kwh"] == pytest.approx(
+        e.clip(lower=0.0).sum() + e.clip(upper=0.0).sum() / 0.9
+    )
     assert k["limit_violations"] == 0
     # without the bid: no discharge (export pays nothing), nothing paid
     plain = simulate(_v2g_site(1), [_v2g_ev()], strategy="auto", **V2G_RUN).kpis

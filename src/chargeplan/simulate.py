@@ -44,7 +44,9 @@ Accounting
     that ignores limits (the ``"uncontrolled"`` baseline) can be scored too. (Energy
     above the request on the applied slots counts only if the whole plan ends above
     it: a V2G session may hold more mid-plan, to give it back later.) V2G bids pay
-    for the discharge the EVs really gave (``v2g_revenue``).
+    for the discharge the EVs really gave (``v2g_revenue``). A session's delivered
+    energy is what its battery received: a discharge takes ``1 / round_trip_efficiency``
+    times its energy at the meter out of it, as the planner counts it.
 """
 
 from __future__ import annotations
@@ -637,6 +639,7 @@ def simulate(
             for s in sims
         ]
     )
+    eta = np.array([float(s.session.round_trip_efficiency) for s in sims])
     min_slot_kwh = _min_slot_energy_kwh(site, sims, step_td)
     by_arrival = np.argsort(arr, kind="stable")
 
@@ -729,6 +732,7 @@ def simulate(
                 delivered,
                 observe_full,
                 (rec_a, rec_b, rec_s, rec_allowed, rec_kwh),
+                eta,
             )
             if t_stop < t_next:
                 t_next, next_triggers = t_stop, {"ev_full"}
@@ -945,8 +949,13 @@ def _apply(
     delivered: np.ndarray,
     observe_full: bool,
     records: tuple[list[np.ndarray], ...],
+    eta: np.ndarray,
 ) -> tuple[int, int]:
     """Let the EVs draw what the plan allows over ``[t, t_next)``.
+
+    ``delivered`` counts energy in the battery: a discharge at the meter takes
+    ``1 / eta`` times as much out of it (the round-trip loss, as the planner counts
+    it); the records keep energy at the meter.
 
     Returns the time the decision ends (earlier than ``t_next`` when an EV got full and
     the CSMS observes it) and the number of plan slots applied.
@@ -981,7 +990,7 @@ def _apply(
             dur_h = (c - a) / _NS_PER_H
             e = np.where(drawing, np.minimum(r * dur_h, np.maximum(room, 0.0)), 0.0)
             e = np.where(r < 0.0, r * dur_h, e)  # discharge (V2G) as planned
-            delivered[idx] += e
+            delivered[idx] += np.where(e < 0.0, e / eta[idx], e)
             active = (r != 0.0) | (e != 0.0)
             if active.any():
                 rec_a.append(np.full(int(active.sum()), a, dtype=np.int64))
