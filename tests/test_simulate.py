@@ -539,3 +539,84 @@ def test_v2g_bid_naming_an_unknown_session_is_rejected():
     )
     with pytest.raises(cp.InputError, match="nope"):
         simulate(_v2g_site(1), [_v2g_ev()], v2g_bids=[bad], **V2G_RUN)
+
+
+@st.composite
+def v2g_scenarios(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = int(rng.integers(1, 4))
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=float(rng.integers(16, 64)))],
+        evses=[
+            cp.Evse(
+                f"cp{i}",
+                parent="grid",
+                max_current_a=float(rng.integers(8, 33)),
+                bidirectional=bool(rng.random() < 0.8),
+            )
+            for i in range(n)
+        ],
+    )
+    sims = []
+    for i, e in enumerate(site.evses):
+        a = float(rng.uniform(-0.5, 1.0))
+        v2g = e.bidirectional and rng.random() < 0.8
+        battery = dict(battery_capacity_kwh=float(rng.uniform(20, 80)))
+        battery["soc_now_pct"] = float(rng.uniform(10, 90))
+        battery["soc_min_pct"] = float(rng.uniform(0, battery["soc_now_pct"]))
+        s = told(
+            i,
+            arrival=T0 + a * H,
+            departure=T0 + (a + float(rng.uniform(0.5, 3.5))) * H,
+            kwh=float(rng.uniform(0, 15)),
+            v2g=v2g,
+            round_trip_efficiency=float(rng.uniform(0.8, 1.0)),
+            **battery,
+        )
+        sims.append(SimSession(s, demand_kwh=float(rng.uniform(0, 30))))
+    bids = [
+        cp.V2GBid(
+            f"b{k}",
+            start=T0 + (w := float(rng.uniform(0, 3))) * H,
+            end=T0 + (w + float(rng.uniform(0.25, 1.5))) * H,
+            price_per_kwh=float(rng.uniform(0.0, 1.0)),
+            max_discharge_kw=float(rng.uniform(1, 20)),
+        )
+        for k in range(int(rng.integers(0, 3)))
+    ]
+    hourly = pd.date_range(T0 - H, periods=8, freq="1h")
+    tariff = cp.Tariff(import_price_per_kwh=pd.Series(rng.uniform(0.0, 0.4, 8), index=hourly))
+    return site, sims, tariff, bids
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(v2g_scenarios(), st.sampled_from(["auto", "lp"]))
+def test_v2g_simulation_keeps_limits_and_reserves(scenario, strategy):
+    site, sims, tariff, bids = scenario
+    res = simulate(
+        site,
+        sims,
+        start=T0,
+        end=T0 + 4 * H,
+        strategy=strategy,
+        step="15min",
+        horizon="3h",
+        tariff=tariff,
+        v2g_bids=bids,
+    )
+    k = res.kpis
+    assert k["limit_violations"] == 0
+    iv = res.intervals
+    for sim in sims:
+        s = sim.session
+        e = iv.loc[iv["session"] == s.id, "energy_kwh"]
+        # discharge only by V2G sessions, and never below the driver's reserve: the
+        # battery (charge minus discharge / efficiency) never falls below -depth
+        if not s.v2g:
+            assert (e >= 0.0).all()
+        battery = np.cumsum(np.where(e < 0.0, e / s.round_trip_efficiency, e))
+        assert (battery >= -s.reserve_depth_kwh() - 1e-6).all()
+        assert res.sessions.loc[s.id, "delivered_kwh"] <= sim.demand_true_kwh + 1e-6
+    # bids pay at most their price for the discharge given, and nothing without bids
+    top = max((b.price_per_kwh for b in bids), default=0.0)
+    assert 0.0 <= k["v2g_revenue"] <= top * k["v2g_discharged_kwh"] + 1e-9
