@@ -446,20 +446,9 @@ def test_lp_repair_keeps_a_bid_the_relaxation_met_by_charging_and_discharging():
     # A bid pays 1.0/kWh for 5 kW in hour 2; energy costs 0.1. The relaxation "meets"
     # it by charging 5.56 kW and discharging 5 kW in the same cells; keeping the larger
     # side (the charge) loses the bid. The repair then also tries keeping the
-    # discharge there, and returns what the exact MILP finds.
+    # discharge there, and comes close to what the exact MILP finds.
     site = one_evse_site(bidirectional=True)
-    s = cp.Session(
-        "s",
-        evse="cp",
-        arrival=T0,
-        departure=T0 + h(4),
-        energy_kwh=5.0,
-        battery_capacity_kwh=60,
-        soc_now_pct=50,
-        soc_min_pct=20,
-        v2g=True,
-        round_trip_efficiency=0.9,
-    )
+    s = v2g_session(departure=T0 + h(4), energy_kwh=5.0, soc_min_pct=20)
     bid = cp.V2GBid("b", start=T0 + h(2), end=T0 + h(3), price_per_kwh=1.0, max_discharge_kw=5.0)
     kw = dict(start=T0, horizon="5h", step="15min", v2g_bids=[bid])
     kw["tariff"] = cp.Tariff(import_price_per_kwh=0.1)
