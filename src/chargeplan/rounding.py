@@ -63,11 +63,21 @@ def _trim_net_energy(problem: ProblemArrays, rate: np.ndarray, current: np.ndarr
 
     Rounding a discharge toward zero adds energy to the battery, and a solver may
     overshoot a request by its tolerance; taking it back from charging only lowers
-    loads, so it is always safe.
+    loads, so node limits stay kept. It raises the site's export, though: with an
+    export limit, a slot's charging is lowered no further than the limit allows
+    (``max(limit, PV export)``, as the checker reads it), and slots without that room
+    are left for earlier ones.
     """
     net = battery_energy_kwh(problem, rate).sum(axis=1)
     over = np.flatnonzero(net > problem.energy_kwh + 1e-9)
+    if not len(over):
+        return
     dt_h = problem.grid.step_h
+    room = np.full(problem.n_slots, np.inf)  # how far the EVs' mean kW may still drop
+    if np.isfinite(problem.export_limit_kw):
+        low = problem.net_base_low_kw
+        allowed = np.maximum(problem.export_limit_kw, np.maximum(-low, 0.0)) + low
+        room = (rate * problem.present).sum(axis=0) + allowed - 1e-9
     for s in over:
         excess = net[s] - problem.energy_kwh[s]
         for t in np.flatnonzero(rate[s] > 0.0)[::-1]:
@@ -75,17 +85,24 @@ def _trim_net_energy(problem: ProblemArrays, rate: np.ndarray, current: np.ndarr
                 break
             f = problem.present[s, t] * dt_h
             cut = excess / f  # kW to remove
+            floor_kw = rate[s, t] - max(room[t], 0.0) / problem.present[s, t]
             if problem.dc[s]:
                 new = float(np.floor((rate[s, t] - cut) * 1e4 + 1e-9) / 1e4)
+                new = max(new, float(np.ceil(floor_kw * 1e4 - 1e-9) / 1e4))
                 new = new if new >= problem.pmin_kw[s] - 1e-9 else 0.0
             else:
                 kpa = problem.kw_per_a[s]
                 amps = float(np.floor((rate[s, t] - cut) / kpa * 10.0 + 1e-9) / 10.0)
+                amps = max(amps, float(np.ceil(floor_kw / kpa * 10.0 - 1e-9) / 10.0))
                 amps = amps if amps >= problem.pmin_kw[s] / kpa - 1e-6 else 0.0
-                current[s, t] = max(amps, 0.0)
                 new = max(amps, 0.0) * kpa
             new = max(new, 0.0)
+            if new >= rate[s, t] or (rate[s, t] - new) * problem.present[s, t] > room[t]:
+                continue  # no room here (0 below the minimum would drop too far)
+            if not problem.dc[s]:
+                current[s, t] = max(amps, 0.0)
             excess -= (rate[s, t] - new) * f
+            room[t] -= (rate[s, t] - new) * problem.present[s, t]
             rate[s, t] = new
 
 
