@@ -7,6 +7,8 @@ compared with the plain construction from the public kernels (``greedy_fill``/
 "cannot bind" marking is checked against loads recomputed in numpy.
 """
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
@@ -45,7 +47,12 @@ def reference_orders(problem):
 
 
 def reference_solve(problem):
-    """solve_greedy built from the public kernels: fresh arrays, every node checked."""
+    """solve_greedy built from the public kernels: fresh arrays, every node checked.
+
+    Problems above ``ORDERINGS_MAX_CELLS`` cells skip LLF, and drop the price-ordered
+    EDF pass when it leaves more than ``_STOP_EXCESS_KWH`` above the floor (the solver
+    stops that pass early there); those above ``IMPROVE_SWEEPS_MAX_CELLS`` improve once.
+    """
     sub_t, sub_kind = g._sub_slots(problem)
     T = problem.n_slots
     ph = g.PhasorState(problem)
@@ -58,8 +65,11 @@ def reference_solve(problem):
     ]
     own_max = (problem.pmax_kw * problem.present).sum(axis=1) * problem.grid.step_h
     floor_unmet = float((np.maximum(problem.energy_kwh - own_max, 0.0) * problem.priority).sum())
+    thorough = problem.n_sessions * T <= g.ORDERINGS_MAX_CELLS
     best = None
     for name, order, st, sk in passes:
+        if name == "llf" and not thorough:
+            continue
         p, cap, pz = g.greedy_fill(
             order,
             st,
@@ -81,6 +91,8 @@ def reference_solve(problem):
             problem.acoef,
         )
         unmet, cost = g._quality(problem, p)
+        if name == "edf" and not thorough and unmet > floor_unmet + g._STOP_EXCESS_KWH:
+            continue
         if best is None or (round(unmet, 6), cost) < (round(best[1], 6), best[2]):
             best = (name, unmet, cost, p, order, cap, pz)
         if unmet <= floor_unmet + 1e-6:
@@ -147,6 +159,7 @@ def reference_fill_from(problem, p_init):
         ph.plim,
         ph.pz,
         problem.acoef,
+        problem.has_v2g,
     )[0]
 
 
@@ -295,3 +308,59 @@ def test_congested_site_skips_most_chargers_and_keeps_the_plan():
     ref, _ = reference_solve(problem)
     assert np.array_equal(p, ref)
     assert (info["weighted_unmet_kwh"], info["cost"]) == g._quality(problem, p)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_large_problem_path_equals_plain_kernels(scenario):
+    """With every problem treated as large: LLF skipped, EDF stopped once short, one sweep."""
+    problem = _problem(scenario)
+    with (
+        mock.patch.object(g, "ORDERINGS_MAX_CELLS", 0),
+        mock.patch.object(g, "IMPROVE_SWEEPS_MAX_CELLS", 0),
+    ):
+        p, info = g.solve_greedy(problem)
+        ref, name = reference_solve(problem)
+    assert "llf" not in info["orderings"]
+    assert info["ordering"] == name
+    assert np.array_equal(p, ref)
+    if info["orderings"]["edf"].get("stopped"):
+        assert name == "edf_asap"
+    assert (info["weighted_unmet_kwh"], info["cost"]) == g._quality(problem, p)
+
+
+def test_stopped_pass_on_a_congested_site():
+    """Two EVs that one 16 A feeder cannot both serve: the price-ordered pass stops short.
+
+    Each asks 15 kWh and could take 22 alone (16 A x 3 x 230 V = 11.04 kW for 2 h); the
+    feeder carries one EV at full rate. The first EV in EDF order takes the cheap hour
+    and the rest of its energy in the dear one, leaving the second short, so on a large
+    problem that pass is stopped and the delivery-first pass is kept.
+    """
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=16.0)],
+        evses=[cp.Evse(f"e{i}", parent="grid", max_current_a=16.0) for i in range(2)],
+    )
+    t0 = pd.Timestamp("2024-06-01 10:00", tz="Europe/Amsterdam")
+    sessions = [
+        cp.Session(
+            f"s{i}", evse=f"e{i}", arrival=t0, departure=t0 + pd.Timedelta("2h"), energy_kwh=15.0
+        )
+        for i in range(2)
+    ]
+    prices = pd.Series([0.3, 0.1], index=pd.date_range(t0, periods=2, freq="1h"))
+    tariff = cp.Tariff(import_price_per_kwh=prices)
+    grid = cp.validate(site, sessions, start=t0, horizon="2h", step="1h", tariff=tariff)
+    problem = build_problem(site, sessions, grid, tariff)
+    with mock.patch.object(g, "ORDERINGS_MAX_CELLS", 0):
+        p, info = g.solve_greedy(problem)
+    assert info["orderings"]["edf"] == {"stopped": True}
+    assert set(info["orderings"]) == {"edf", "edf_asap"}
+    assert info["ordering"] == "edf_asap"
+    p_small, small = g.solve_greedy(problem)  # small: all three orderings compared
+    assert set(small["orderings"]) == {"edf", "llf", "edf_asap"}
+    # the price-ordered pass left energy unmet that the delivery-first one delivers...
+    assert small["orderings"]["edf"]["weighted_unmet_kwh"] >= small["weighted_unmet_kwh"]
+    # ...and at equal energy, improved, it is the cheaper one: both paths keep it
+    assert small["ordering"] == "edf_asap"
+    assert np.array_equal(p, p_small)

@@ -398,6 +398,24 @@ def test_highs_status_unknown_is_retried():
     assert plan.kpis["delivered_kwh"] > 0
 
 
+def test_v2g_refill_never_lowers_an_lp_charge():
+    """A V2G case hypothesis found: the refill after the LP repair broke the export limit.
+
+    To keep the min-current rule for the last bit of an EV's energy, the greedy refill
+    takes energy back from the EV's dearest slots. It took it from a charge the LP had
+    planned in a slot where the site exports up to its limit, so the export rose above
+    it (16.40 > 16.10 kW in slot 8) and ``optimize`` raised. With EVs that may
+    discharge, the refill now leaves every LP rate as it is.
+    """
+    from pathlib import Path
+
+    from chargeplan.scenario import load_scenario
+
+    sc = load_scenario(Path(__file__).parent / "data" / "lp_v2g_export_give_back.json")
+    plan = sc.optimize(method="lp")
+    assert plan.report.method == "lp" and plan.violations() == []
+
+
 class _FlakyHighs:
     """Stands in for a Highs object whose first run ends with the given status."""
 
