@@ -300,7 +300,7 @@ def _full_ranges(N, T):
 
 
 @njit(cache=True)
-def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff):
+def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, open_row):
     """Each session's node rows, laid out flat for the hot loops (``chk``).
 
     Session s has entries ``cs[s]..cs[s+1]``, for the nodes of its path that are
@@ -316,8 +316,11 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
       (:class:`PhasorState`), and in ``pa`` (m, 3) the session's line-current phasor
       per kW on each phasor line of the node (0 on the others).
 
-    ``srange`` (S, 2) is the hull of the slots in which some node of the path is
-    checked (``lo > hi`` when none).
+    ``cnr`` (m, 2) gives each entry's node and row (-1 for phasor entries).
+
+    Rows whose capacity is +inf in every slot (``open_row``, (N, 4) bool) are left
+    out: they can neither bind nor change. ``srange`` (S, 2) is the hull of the slots
+    in which some node of the path is checked (``lo > hi`` when none).
     """
     S, D = path.shape
     cs = np.zeros(S + 1, dtype=np.int64)
@@ -328,7 +331,11 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
             if n < 0:
                 break
             if nlo[n] <= nhi[n]:
-                m += n_rows[s] + (1 if pidx[n] >= 0 else 0)
+                for k in range(n_rows[s]):
+                    if not open_row[n, rows[s, k]]:
+                        m += 1
+                if pidx[n] >= 0:
+                    m += 1
         cs[s + 1] = m
     cm = np.empty(S, dtype=np.int64)
     cp = np.empty(S, dtype=np.int64)
@@ -337,6 +344,7 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
     cbase = np.empty(m, dtype=np.int64)
     ccoef = np.empty(m)
     pa = np.zeros((m, 3), dtype=np.complex128)
+    cnr = np.empty((m, 2), dtype=np.int64)
     srange = np.empty((S, 2), dtype=np.int64)
     for s in range(S):
         i = cs[s]
@@ -359,6 +367,8 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
                         chi[i] = nhi[n]
                         cbase[i] = pidx[n]
                         ccoef[i] = 0.0
+                        cnr[i, 0] = n
+                        cnr[i, 1] = -1
                         for line in range(3):
                             if phasor_line[n, line]:
                                 pa[i, line] = acoef[s, line]
@@ -366,16 +376,18 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
                     continue
                 for k in range(n_rows[s]):
                     r = rows[s, k]
-                    if (r < 3 and phasor_line[n, r]) != (part == 1):
+                    if open_row[n, r] or (r < 3 and phasor_line[n, r]) != (part == 1):
                         continue
                     clo[i] = nlo[n]
                     chi[i] = nhi[n]
                     cbase[i] = (noff[n] - nlo[n]) * 4 + r
                     ccoef[i] = coef[s, r]
+                    cnr[i, 0] = n
+                    cnr[i, 1] = r
                     i += 1
         srange[s, 0] = lo
         srange[s, 1] = hi
-    return cs, cm, cp, clo, chi, cbase, ccoef, pa, srange
+    return cs, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr
 
 
 # How much session s can add in slot t without overloading a node is computed inline in
@@ -435,6 +447,20 @@ def _apply(s, t, x, cs, cp, clo, chi, cbase, ccoef, pa, cap, pz):
                         pz[k, v, line, t] += x * a
 
 
+@njit(cache=True)
+def _open_rows(cap):
+    """(N, 4) bool: rows whose capacity (N, 4, T) is +inf in every slot."""
+    N, R, T = cap.shape
+    out = np.ones((N, R), dtype=np.bool_)
+    for n in range(N):
+        for r in range(R):
+            for t in range(T):
+                if not (cap[n, r, t] == np.inf):
+                    out[n, r] = False
+                    break
+    return out
+
+
 @njit(cache=True, inline="always")
 def _window_slots(loc, sub_t, in_time_order, t_first, t_last):
     """Positions k of ``sub_t`` whose slot lies in ``t_first..t_last``, in order.
@@ -491,16 +517,17 @@ def _fill(
     :func:`_active_ranges` (with ``extra`` at least what each session can add), and
     ``cap`` is in their compact layout (:func:`_gather_cap`).
 
-    The pass stops early, and returns False, once the sessions filled leave more than
-    ``stop_excess`` weighted kWh unmet beyond ``floor_s`` (the weighted unmet energy
-    each could not avoid even alone; ``priority`` weighs): a later session cannot
-    change an earlier one's energy, so the pass can then no longer reach the floor.
-    Returns True when it ran to the end.
+    The pass stops early once the sessions filled leave more than ``stop_excess``
+    weighted kWh unmet beyond ``floor_s`` (the weighted unmet energy each could not
+    avoid even alone; ``priority`` weighs): a later session cannot change an earlier
+    one's energy, so the pass can then no longer reach the floor. Returns the number of
+    sessions of ``order`` it filled then (:func:`_undo_pass` takes them back), or -1
+    when it ran to the end.
     """
     S = order.shape[0]
     K = sub_t.shape[0]
     loc = np.empty(K, dtype=np.int64)
-    cs, cm, cp, clo, chi, cbase, ccoef, pa, srange = chk
+    cs, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
     excess_total = 0.0
     for oi in range(S):
@@ -535,7 +562,9 @@ def _fill(
                         q = cap[cbase[i] + 4 * t] / ccoef[i]
                         if q < h:
                             h = q
-                if h > _TOL and cp[s] < cs[s + 1]:
+                # phasor nodes: not needed where the rows already leave less than the
+                # minimum the cell needs (it is skipped then: the bound only lowers h)
+                if h > _TOL and h >= pmin[s] - p[i0 + t] - _TOL and cp[s] < cs[s + 1]:
                     # the current rows of phasor lines bound them conservatively (sums
                     # of magnitudes, |base load| kept free): the exact bound is needed
                     # only where they do not leave room for h (with a margin)
@@ -602,8 +631,40 @@ def _fill(
         if rem > _TOL:
             excess_total += rem * priority[s] - floor_s[s]
             if excess_total > stop_excess:
-                return False
-    return True
+                return oi + 1
+    return -1
+
+
+@njit(cache=True)
+def _undo_pass(order, n_done, window, b0, p, cap, cap_src, chk, pz, pz_src):
+    """Take back what :func:`_fill` did for the first ``n_done`` sessions of ``order``.
+
+    Their cells of ``p`` go back to 0, and the capacity and phasors they may have
+    booked to the values of ``cap_src`` (N, 4, T) and ``pz_src``: exactly the state
+    the pass started from, without copying the rest.
+    """
+    cs, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
+    capf = cap.reshape(-1)
+    for oi in range(n_done):
+        s = order[oi]
+        t_first = window[s, 0]
+        t_last = window[s, 1]
+        for t in range(t_first, t_last + 1):
+            p[b0[s] + t] = 0.0
+        for i in range(cs[s], cs[s + 1]):
+            lo = max(clo[i], t_first)
+            hi = min(chi[i], t_last)
+            n = cnr[i, 0]
+            r = cnr[i, 1]
+            if r >= 0:
+                for t in range(lo, hi + 1):
+                    capf[cbase[i] + 4 * t] = cap_src[n, r, t]
+            else:
+                k = cbase[i]
+                for t in range(lo, hi + 1):
+                    for v in range(2):
+                        for line in range(3):
+                            pz[k, v, line, t] = pz_src[k, v, line, t]
 
 
 @njit(cache=True)
@@ -677,7 +738,9 @@ def greedy_fill(
     N = cap.shape[0]
     nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is returned
     capc = _gather_cap(cap, nlo, nhi, noff, total)
-    chk = _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff)
+    chk = _node_checks(
+        coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, _open_rows(cap)
+    )
     window, b0, C = _full_windows(S, T)
     p = _to_ragged(p_init, window, b0, C)
     _fill(
@@ -738,7 +801,7 @@ def _improve(
     S = order.shape[0]
     T = slots.shape[0]
     loc = np.empty(T, dtype=np.int64)
-    cs, cm, cp, clo, chi, cbase, ccoef, pa, srange = chk
+    cs, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
     moves = 0
     for oi in range(S):
@@ -807,7 +870,11 @@ def _improve(
                         q = cap[cbase[i] + 4 * t_lo] / ccoef[i]
                         if q < h:
                             h = q
-                if h > _TOL and cp[s] < cs[s + 1]:
+                if (
+                    h > _TOL
+                    and (p[i0 + t_lo] > _TOL or h >= pmin[s] - _TOL)
+                    and cp[s] < cs[s + 1]
+                ):
                     need = h * (1.0 + _LINEAR_MARGIN)  # as in _fill
                     ok = True
                     for i in range(cm[s], cp[s]):
@@ -898,7 +965,9 @@ def improve_cost(
     T = p.shape[1]
     nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is updated
     capc = _gather_cap(cap, nlo, nhi, noff, total)
-    chk = _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff)
+    chk = _node_checks(
+        coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, _open_rows(cap)
+    )
     window, b0, C = _full_windows(p.shape[0], T)
     pc = _to_ragged(p, window, b0, C)
     moves = _improve(
@@ -1378,6 +1447,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         ("edf_asap", edf, np.arange(T, dtype=np.int64), np.ones(T, dtype=np.int64), True),
     ]
     rows, n_rows = _session_rows(problem.coef)
+    cap_min = problem.cap.min(axis=2)
     # nodes that can bind in each slot (every session at its maximum everywhere at once);
     # the fill and the improvement pass neither check nor book the others
     nlo, nhi, noff, total = _active_ranges(
@@ -1388,7 +1458,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         rows,
         n_rows,
         problem.path,
-        problem.cap.min(axis=2),
+        cap_min,
         problem.phasor_line,
         ph.pidx,
         ph.plim,
@@ -1406,10 +1476,11 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         nlo,
         nhi,
         noff,
+        cap_min == np.inf,  # rows that never bind
     )
-    # work buffers, allocated once: the pass running and the best pass so far
-    cur = (np.empty(C), np.empty((total, 4)), np.empty_like(ph.pz), np.empty(T))
-    spare = (np.empty(C), np.empty((total, 4)), np.empty_like(ph.pz), np.empty(T))
+    # work buffers, allocated when needed: the pass running and the best pass so far
+    cur = None
+    fresh = False  # cur holds the state a pass starts from
     surplus = np.empty_like(problem.pv_surplus_kw)
     keep0 = np.zeros(C)  # the passes start from nothing
     best = None
@@ -1419,12 +1490,16 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     for name, order, st, sk, in_time in passes:
         if name == "llf" and not thorough:
             continue
+        if cur is None:
+            cur = (np.empty(C), np.empty((total, 4)), np.empty_like(ph.pz), np.empty(T))
         p, cap, pz, usage = cur
-        p.fill(0.0)
-        _gather_cap_into(cap, problem.cap, nlo, nhi, noff)
-        np.copyto(pz, ph.pz)
+        if not fresh:
+            p.fill(0.0)
+            _gather_cap_into(cap, problem.cap, nlo, nhi, noff)
+            np.copyto(pz, ph.pz)
+        fresh = False
         np.copyto(surplus, problem.pv_surplus_kw)
-        ran = _fill(
+        n_done = _fill(
             order,
             st,
             sk,
@@ -1447,9 +1522,12 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
             problem.priority,
             np.inf if thorough or name != "edf" else _STOP_EXCESS_KWH,
         )
-        if not ran:
+        if n_done >= 0:
             info["orderings"][name] = {"stopped": True}
-            continue  # its buffers are reused by the next pass
+            # the next pass reuses the buffers: take back the little this one did
+            _undo_pass(order, n_done, window, b0, p, cap, problem.cap, chk, pz, ph.pz)
+            fresh = True
+            continue
         unmet, cost = _plan_quality(
             p,
             present,
@@ -1465,10 +1543,9 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         )
         info["orderings"][name] = {"weighted_unmet_kwh": unmet, "cost": cost}
         if best is None or (round(unmet, 6), cost) < (round(best[1], 6), best[2]):
-            if best is not None:
-                spare = best[3]
+            free = None if best is None else best[3]
             best = (name, unmet, cost, cur, order)
-            cur = spare
+            cur = free
         if unmet <= floor_unmet + 1e-6:
             break  # no ordering can deliver more: keep this price-ordered pass
     assert best is not None
@@ -1609,6 +1686,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         nlo,
         nhi,
         noff,
+        _open_rows(cap),
     )
     p = _to_ragged(p_init, window, b0, C)
     S = problem.n_sessions
