@@ -300,19 +300,22 @@ def _full_ranges(N, T):
 
 
 @njit(cache=True)
-def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, open_row):
+def _node_checks(
+    coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, open_row, seq
+):
     """Each session's node rows, laid out flat for the hot loops (``chk``).
 
-    Session s has entries ``cs[s]..cs[s+1]``, for the nodes of its path that are
+    Session s has entries ``cs[s]..ce[s]``, for the nodes of its path that are
     checked somewhere (``nlo <= nhi``), root first, each valid in the node's slots
-    ``clo..chi``:
+    ``clo..chi``; the sessions' entries are laid out in the order ``seq`` (the order
+    the passes take them in, so that they read memory front to back):
 
     * ``cs[s]..cm[s]``: the rows it loads (coefficient ``ccoef > 0``) that are checked
       linearly; the capacity of slot t sits at ``cbase + 4 t`` of the flattened
       compact capacity layout (:func:`_gather_cap`);
     * ``cm[s]..cp[s]``: the current rows of phasor lines, booked but not checked
       (their limit is checked on the exact phasor);
-    * ``cp[s]..cs[s+1]``: the phasor nodes: row ``cbase`` of the phasor arrays
+    * ``cp[s]..ce[s]``: the phasor nodes: row ``cbase`` of the phasor arrays
       (:class:`PhasorState`), and in ``pa`` (m, 3) the session's line-current phasor
       per kW on each phasor line of the node (0 on the others).
 
@@ -323,9 +326,12 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
     in which some node of the path is checked (``lo > hi`` when none).
     """
     S, D = path.shape
-    cs = np.zeros(S + 1, dtype=np.int64)
+    cs = np.empty(S, dtype=np.int64)
+    ce = np.empty(S, dtype=np.int64)
     m = 0
-    for s in range(S):
+    for j in range(S):
+        s = seq[j]
+        cs[s] = m
         for d in range(D):
             n = path[s, d]
             if n < 0:
@@ -336,7 +342,7 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
                         m += 1
                 if pidx[n] >= 0:
                     m += 1
-        cs[s + 1] = m
+        ce[s] = m
     cm = np.empty(S, dtype=np.int64)
     cp = np.empty(S, dtype=np.int64)
     clo = np.empty(m, dtype=np.int64)
@@ -387,7 +393,7 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
                     i += 1
         srange[s, 0] = lo
         srange[s, 1] = hi
-    return cs, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr
+    return cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr
 
 
 # How much session s can add in slot t without overloading a node is computed inline in
@@ -432,12 +438,12 @@ def _phasor_bound(s, t, h, i0, i1, clo, chi, cbase, pa, plim, pz):
 
 
 @njit(cache=True, inline="always")
-def _apply(s, t, x, cs, cp, clo, chi, cbase, ccoef, pa, cap, pz):
+def _apply(s, t, x, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz):
     """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
     for i in range(cs[s], cp[s]):
         if clo[i] <= t and t <= chi[i]:
             cap[cbase[i] + 4 * t] -= ccoef[i] * x
-    for i in range(cp[s], cs[s + 1]):
+    for i in range(cp[s], ce[s]):
         if clo[i] <= t and t <= chi[i]:
             k = cbase[i]
             for line in range(3):
@@ -527,7 +533,7 @@ def _fill(
     S = order.shape[0]
     K = sub_t.shape[0]
     loc = np.empty(K, dtype=np.int64)
-    cs, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
+    cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
     excess_total = 0.0
     for oi in range(S):
@@ -564,7 +570,7 @@ def _fill(
                             h = q
                 # phasor nodes: not needed where the rows already leave less than the
                 # minimum the cell needs (it is skipped then: the bound only lowers h)
-                if h > _TOL and h >= pmin[s] - p[i0 + t] - _TOL and cp[s] < cs[s + 1]:
+                if h > _TOL and h >= pmin[s] - p[i0 + t] - _TOL and cp[s] < ce[s]:
                     # the current rows of phasor lines bound them conservatively (sums
                     # of magnitudes, |base load| kept free): the exact bound is needed
                     # only where they do not leave room for h (with a margin)
@@ -575,7 +581,7 @@ def _fill(
                             ok &= cap[cbase[i] + 4 * t] >= ccoef[i] * need
                     if not ok:
                         h = _phasor_bound(
-                            s, t, h, cp[s], cs[s + 1], clo, chi, cbase, pa, plim, pz
+                            s, t, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz
                         )
             if h <= _TOL:
                 continue
@@ -618,13 +624,13 @@ def _fill(
                     d = min(p[i0 + tt] - low, excess / ft)
                     p[i0 + tt] -= d
                     if c_lo <= tt <= c_hi:
-                        _apply(s, tt, -d, cs, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                        _apply(s, tt, -d, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
                     excess -= d * ft
                     rem += d * ft
                 x = need
             p[i0 + t] += x
             if c_lo <= t <= c_hi:
-                _apply(s, t, x, cs, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                _apply(s, t, x, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
             used = x if x < surplus[t] else surplus[t]
             surplus[t] -= used
             rem -= x * f * dt_h
@@ -643,7 +649,7 @@ def _undo_pass(order, n_done, window, b0, p, cap, cap_src, chk, pz, pz_src):
     booked to the values of ``cap_src`` (N, 4, T) and ``pz_src``: exactly the state
     the pass started from, without copying the rest.
     """
-    cs, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
+    cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
     capf = cap.reshape(-1)
     for oi in range(n_done):
         s = order[oi]
@@ -651,7 +657,7 @@ def _undo_pass(order, n_done, window, b0, p, cap, cap_src, chk, pz, pz_src):
         t_last = window[s, 1]
         for t in range(t_first, t_last + 1):
             p[b0[s] + t] = 0.0
-        for i in range(cs[s], cs[s + 1]):
+        for i in range(cs[s], ce[s]):
             lo = max(clo[i], t_first)
             hi = min(chi[i], t_last)
             n = cnr[i, 0]
@@ -739,7 +745,7 @@ def greedy_fill(
     nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is returned
     capc = _gather_cap(cap, nlo, nhi, noff, total)
     chk = _node_checks(
-        coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, _open_rows(cap)
+        coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, _open_rows(cap), order
     )
     window, b0, C = _full_windows(S, T)
     p = _to_ragged(p_init, window, b0, C)
@@ -801,7 +807,7 @@ def _improve(
     S = order.shape[0]
     T = slots.shape[0]
     loc = np.empty(T, dtype=np.int64)
-    cs, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
+    cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
     moves = 0
     for oi in range(S):
@@ -873,7 +879,7 @@ def _improve(
                 if (
                     h > _TOL
                     and (p[i0 + t_lo] > _TOL or h >= pmin[s] - _TOL)
-                    and cp[s] < cs[s + 1]
+                    and cp[s] < ce[s]
                 ):
                     need = h * (1.0 + _LINEAR_MARGIN)  # as in _fill
                     ok = True
@@ -882,7 +888,7 @@ def _improve(
                             ok &= cap[cbase[i] + 4 * t_lo] >= ccoef[i] * need
                     if not ok:
                         h = _phasor_bound(
-                            s, t_lo, h, cp[s], cs[s + 1], clo, chi, cbase, pa, plim, pz
+                            s, t_lo, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz
                         )
             if left > _TOL and h > left / f_lo:
                 h = left / f_lo  # only the surplus left is cheap
@@ -911,10 +917,10 @@ def _improve(
             if done_hi:
                 p[i0 + t_hi] = 0.0
             if c_lo <= t_hi <= c_hi:
-                _apply(s, t_hi, -dx, cs, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                _apply(s, t_hi, -dx, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
             p[i0 + t_lo] += x
             if c_lo <= t_lo <= c_hi:
-                _apply(s, t_lo, x, cs, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                _apply(s, t_lo, x, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
             usage[t_hi] -= dx * f_hi
             usage[t_lo] += x * f_lo
             moves += 1
@@ -966,7 +972,7 @@ def improve_cost(
     nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is updated
     capc = _gather_cap(cap, nlo, nhi, noff, total)
     chk = _node_checks(
-        coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, _open_rows(cap)
+        coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, _open_rows(cap), order
     )
     window, b0, C = _full_windows(p.shape[0], T)
     pc = _to_ragged(p, window, b0, C)
@@ -1208,59 +1214,69 @@ def _np_sum(a):
 def _session_stats(present, pmax, energy, priority, dt_h):
     """One sweep over the sessions' rows for what the solver needs per session.
 
-    Returns the presence windows and ragged layout (``window, b0, C`` as
-    :func:`_windows` with no ``p_init``), ``present`` and ``pmax`` as ragged arrays, the
-    hours present, the peak rate, and the weighted unmet energy no plan can avoid (each
-    EV alone at its own limits), per session and in total, as the numpy expressions of
-    :func:`session_orders` and :func:`solve_greedy` would compute them.
+    Returns the presence windows (``window`` (S, 2), first and last slot present,
+    ``T, -1`` when none), the hours present, the peak rate, and the weighted unmet
+    energy no plan can avoid (each EV alone at its own limits), per session and in
+    total, as the numpy expressions of :func:`session_orders` and
+    :func:`solve_greedy` would compute them.
     """
     S, T = present.shape
     window = np.empty((S, 2), dtype=np.int64)
-    b0 = np.empty(S, dtype=np.int64)
     avail_h = np.empty(S)
     peak = np.empty(S)
     floor = np.empty(S)
     row = np.empty(T)
-    # a first pass for the layout (cheap: stops at the first and last slot present)
-    base = 0
     for s in range(S):
         lo = T
-        for t in range(T):
-            if present[s, t] > 0.0:
-                lo = t
-                break
         hi = -1
-        for t in range(T - 1, lo - 1, -1):
-            if present[s, t] > 0.0:
+        m = -np.inf
+        for t in range(T):
+            f = present[s, t]
+            x = pmax[s, t]
+            if f > 0.0:
+                if lo == T:
+                    lo = t
                 hi = t
-                break
+            if x > m or x != x:
+                m = x  # np.max propagates NaN
+            row[t] = x * f
         window[s, 0] = lo
         window[s, 1] = hi
+        peak[s] = m
+        own_max = _np_sum(row) * dt_h
+        avail_h[s] = _np_sum(present[s]) * dt_h
+        u = energy[s] - own_max
+        floor[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
+    return window, avail_h, peak, floor, _np_sum(floor)
+
+
+@njit(cache=True)
+def _ragged_cells(present, pmax, window, seq):
+    """Ragged layout of the window cells, sessions laid out in the order ``seq``.
+
+    Returns ``b0`` (S,), the number of cells C, and ``present`` and ``pmax`` as
+    ragged (C,) arrays: cell (s, t) sits at ``b0[s] + t`` (see :func:`_windows`).
+    Laying the sessions out in the order a pass takes them makes it read memory
+    front to back.
+    """
+    S = window.shape[0]
+    b0 = np.empty(S, dtype=np.int64)
+    base = 0
+    for j in range(S):
+        s = seq[j]
+        lo = window[s, 0]
+        hi = window[s, 1]
         b0[s] = base - lo
         if hi >= lo:
             base += hi - lo + 1
     pres_c = np.empty(base)
     pmax_c = np.empty(base)
     for s in range(S):
-        lo = window[s, 0]
-        hi = window[s, 1]
         i0 = b0[s]
-        m = -np.inf
-        for t in range(T):
-            f = present[s, t]
-            x = pmax[s, t]
-            if x > m or x != x:
-                m = x  # np.max propagates NaN
-            row[t] = x * f
-            if lo <= t <= hi:
-                pres_c[i0 + t] = f
-                pmax_c[i0 + t] = x
-        peak[s] = m
-        own_max = _np_sum(row) * dt_h
-        avail_h[s] = _np_sum(present[s]) * dt_h
-        u = energy[s] - own_max
-        floor[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
-    return window, b0, base, pres_c, pmax_c, avail_h, peak, floor, _np_sum(floor)
+        for t in range(window[s, 0], window[s, 1] + 1):
+            pres_c[i0 + t] = present[s, t]
+            pmax_c[i0 + t] = pmax[s, t]
+    return b0, base, pres_c, pmax_c
 
 
 @njit(cache=True)
@@ -1384,7 +1400,7 @@ def session_orders(problem: ProblemArrays) -> dict[str, np.ndarray]:
     EDF: by priority (higher first), last slot present, laxity (hours present minus
     hours needed at the peak rate), index. LLF: by priority, laxity, last slot, index.
     """
-    window, _, _, _, _, avail_h, peak, _, _ = _session_stats(
+    window, avail_h, peak, _, _ = _session_stats(
         problem.present,
         problem.pmax_kw,
         problem.energy_kwh,
@@ -1429,9 +1445,9 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     T = problem.n_slots
     info: dict = {"orderings": {}}
     ph = PhasorState(problem)
-    # one sweep over the sessions: presence windows and the ragged layout of their cells,
-    # orders, and the unmet energy no plan can avoid (each EV alone at its own limits)
-    window, b0, C, present, pmax, avail_h, peak, floor_s, floor_unmet = _session_stats(
+    # one sweep over the sessions: presence windows, what the orders need, and the unmet
+    # energy no plan can avoid (each EV alone at its own limits)
+    window, avail_h, peak, floor_s, floor_unmet = _session_stats(
         problem.present,
         problem.pmax_kw,
         problem.energy_kwh,
@@ -1439,6 +1455,9 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         problem.grid.step_h,
     )
     edf, llf = _orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T)
+    # the ragged cells of the windows, laid out in EDF order (the order of the passes
+    # on large problems and of the improvement)
+    b0, C, present, pmax = _ragged_cells(problem.present, problem.pmax_kw, window, edf)
     passes = [
         ("edf", edf, sub_t, sub_kind, False),
         ("llf", llf, sub_t, sub_kind, False),
@@ -1477,6 +1496,7 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         nhi,
         noff,
         cap_min == np.inf,  # rows that never bind
+        edf,
     )
     # work buffers, allocated when needed: the pass running and the best pass so far
     cur = None
@@ -1687,6 +1707,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         nhi,
         noff,
         _open_rows(cap),
+        order,
     )
     p = _to_ragged(p_init, window, b0, C)
     S = problem.n_sessions
