@@ -24,8 +24,16 @@ with less priority-weighted unmet energy, then the cheaper one, and improves its
 locally: energy moves from a session's most expensive slot to its cheapest slot with
 room, keeping the min-current rule. That sweep over the sessions is repeated (up to
 ``IMPROVE_SWEEPS`` times, until one moves nothing) on problems of at most
-``IMPROVE_SWEEPS_MAX_CELLS`` session-slot cells, and runs once on larger ones.
+``IMPROVE_SWEEPS_MAX_CELLS`` session-slot cells, and runs once on larger ones. Above
+``ORDERINGS_MAX_CELLS`` cells, least laxity first is skipped and the price-ordered
+pass is stopped as soon as it falls short of what the EVs could take alone; the
+earliest-slots pass is then the one kept.
 Everything is deterministic: the same input gives the same output bit for bit.
+
+Layout: each session's checks (the node rows it loads, and its phasor nodes) are
+flat arrays laid out in the order the passes take the sessions, as are the cells of
+the presence windows; nodes and slots that cannot bind are left out
+(:func:`_active_ranges`, :func:`_node_checks`).
 
 Cold start: the kernels are compiled with ``cache=True``. The first call in a fresh
 environment compiles them (11-15 s on a 2-core machine); later processes load the
