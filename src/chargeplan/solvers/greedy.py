@@ -31,9 +31,9 @@ earliest-slots pass is then the one kept.
 Everything is deterministic: the same input gives the same output bit for bit.
 
 Layout: each session's checks (the node rows it loads, and its phasor nodes) are
-flat arrays laid out in the order the passes take the sessions, as are the cells of
-the presence windows; nodes and slots that cannot bind are left out
-(:func:`_active_ranges`, :func:`_node_checks`).
+flat arrays laid out in the order the passes take the sessions; nodes and slots that
+cannot bind are left out (:func:`_active_ranges`, :func:`_node_checks`). The plan is
+held only over each session's presence window, windows laid end to end.
 
 Cold start: the kernels are compiled with ``cache=True``. The first call in a fresh
 environment compiles them (11-15 s on a 2-core machine); later processes load the
@@ -1222,69 +1222,59 @@ def _np_sum(a):
 def _session_stats(present, pmax, energy, priority, dt_h):
     """One sweep over the sessions' rows for what the solver needs per session.
 
-    Returns the presence windows (``window`` (S, 2), first and last slot present,
-    ``T, -1`` when none), the hours present, the peak rate, and the weighted unmet
-    energy no plan can avoid (each EV alone at its own limits), per session and in
-    total, as the numpy expressions of :func:`session_orders` and
-    :func:`solve_greedy` would compute them.
+    Returns the presence windows and ragged layout (``window, b0, C`` as
+    :func:`_windows` with no ``p_init``), ``present`` and ``pmax`` as ragged arrays, the
+    hours present, the peak rate, and the weighted unmet energy no plan can avoid (each
+    EV alone at its own limits), per session and in total, as the numpy expressions of
+    :func:`session_orders` and :func:`solve_greedy` would compute them.
     """
     S, T = present.shape
     window = np.empty((S, 2), dtype=np.int64)
+    b0 = np.empty(S, dtype=np.int64)
     avail_h = np.empty(S)
     peak = np.empty(S)
     floor = np.empty(S)
     row = np.empty(T)
+    # a first pass for the layout (cheap: stops at the first and last slot present)
+    base = 0
     for s in range(S):
         lo = T
-        hi = -1
-        m = -np.inf
         for t in range(T):
-            f = present[s, t]
-            x = pmax[s, t]
-            if f > 0.0:
-                if lo == T:
-                    lo = t
+            if present[s, t] > 0.0:
+                lo = t
+                break
+        hi = -1
+        for t in range(T - 1, lo - 1, -1):
+            if present[s, t] > 0.0:
                 hi = t
-            if x > m or x != x:
-                m = x  # np.max propagates NaN
-            row[t] = x * f
+                break
         window[s, 0] = lo
         window[s, 1] = hi
-        peak[s] = m
-        own_max = _np_sum(row) * dt_h
-        avail_h[s] = _np_sum(present[s]) * dt_h
-        u = energy[s] - own_max
-        floor[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
-    return window, avail_h, peak, floor, _np_sum(floor)
-
-
-@njit(cache=True)
-def _ragged_cells(present, pmax, window, seq):
-    """Ragged layout of the window cells, sessions laid out in the order ``seq``.
-
-    Returns ``b0`` (S,), the number of cells C, and ``present`` and ``pmax`` as
-    ragged (C,) arrays: cell (s, t) sits at ``b0[s] + t`` (see :func:`_windows`).
-    Laying the sessions out in the order a pass takes them makes it read memory
-    front to back.
-    """
-    S = window.shape[0]
-    b0 = np.empty(S, dtype=np.int64)
-    base = 0
-    for j in range(S):
-        s = seq[j]
-        lo = window[s, 0]
-        hi = window[s, 1]
         b0[s] = base - lo
         if hi >= lo:
             base += hi - lo + 1
     pres_c = np.empty(base)
     pmax_c = np.empty(base)
     for s in range(S):
+        lo = window[s, 0]
+        hi = window[s, 1]
         i0 = b0[s]
-        for t in range(window[s, 0], window[s, 1] + 1):
-            pres_c[i0 + t] = present[s, t]
-            pmax_c[i0 + t] = pmax[s, t]
-    return b0, base, pres_c, pmax_c
+        m = -np.inf
+        for t in range(T):
+            f = present[s, t]
+            x = pmax[s, t]
+            if x > m or x != x:
+                m = x  # np.max propagates NaN
+            row[t] = x * f
+            if lo <= t <= hi:
+                pres_c[i0 + t] = f
+                pmax_c[i0 + t] = x
+        peak[s] = m
+        own_max = _np_sum(row) * dt_h
+        avail_h[s] = _np_sum(present[s]) * dt_h
+        u = energy[s] - own_max
+        floor[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
+    return window, b0, base, pres_c, pmax_c, avail_h, peak, floor, _np_sum(floor)
 
 
 @njit(cache=True)
@@ -1408,7 +1398,7 @@ def session_orders(problem: ProblemArrays) -> dict[str, np.ndarray]:
     EDF: by priority (higher first), last slot present, laxity (hours present minus
     hours needed at the peak rate), index. LLF: by priority, laxity, last slot, index.
     """
-    window, avail_h, peak, _, _ = _session_stats(
+    window, _, _, _, _, avail_h, peak, _, _ = _session_stats(
         problem.present,
         problem.pmax_kw,
         problem.energy_kwh,
@@ -1453,9 +1443,9 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     T = problem.n_slots
     info: dict = {"orderings": {}}
     ph = PhasorState(problem)
-    # one sweep over the sessions: presence windows, what the orders need, and the unmet
-    # energy no plan can avoid (each EV alone at its own limits)
-    window, avail_h, peak, floor_s, floor_unmet = _session_stats(
+    # one sweep over the sessions: presence windows and the ragged layout of their cells,
+    # orders, and the unmet energy no plan can avoid (each EV alone at its own limits)
+    window, b0, C, present, pmax, avail_h, peak, floor_s, floor_unmet = _session_stats(
         problem.present,
         problem.pmax_kw,
         problem.energy_kwh,
@@ -1463,9 +1453,6 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
         problem.grid.step_h,
     )
     edf, llf = _orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T)
-    # the ragged cells of the windows, laid out in EDF order (the order of the passes
-    # on large problems and of the improvement)
-    b0, C, present, pmax = _ragged_cells(problem.present, problem.pmax_kw, window, edf)
     passes = [
         ("edf", edf, sub_t, sub_kind, False),
         ("llf", llf, sub_t, sub_kind, False),
