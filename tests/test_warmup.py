@@ -33,6 +33,14 @@ rp = cp.Replanner(site, sessions[:10], **kw)
 rp.plan()
 rp.add_session(sessions[10])
 rp.plan()
+# the greedy's large-problem passes (price-ordered pass stopped on a tight site)
+from chargeplan.problem import build_problem
+from chargeplan.solvers.greedy import solve_greedy
+tight = datasets.caltech_site(transformer_cap_kw=15.0)
+problem = build_problem(tight, sessions, cp.validate(tight, sessions, **kw), kw["tariff"],
+                        kw["forecast"])
+_, info = solve_greedy(problem, orderings_max_cells=0)
+assert info["orderings"]["edf"] == {"stopped": True}, info["orderings"]
 """
 
 

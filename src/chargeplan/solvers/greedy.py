@@ -1425,12 +1425,18 @@ def site_energy_cost(problem: ProblemArrays, power_kw: np.ndarray) -> float:
     )
 
 
-def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
+def solve_greedy(
+    problem: ProblemArrays, *, orderings_max_cells: int | None = None
+) -> tuple[np.ndarray, dict]:
     """Plan with the greedy heuristic.
 
     Parameters
     ----------
     problem : ProblemArrays
+    orderings_max_cells : int, optional
+        Problems of at most this many session-slot cells try all three orderings;
+        larger ones run the large-problem passes (see the module docstring). Default
+        ``ORDERINGS_MAX_CELLS``.
 
     Returns
     -------
@@ -1501,7 +1507,9 @@ def solve_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
     best = None
     # On large problems only the price-ordered EDF pass runs, stopped as soon as it
     # falls short of the floor, and then the delivery-first pass (LLF is skipped).
-    thorough = problem.n_sessions * T <= ORDERINGS_MAX_CELLS
+    if orderings_max_cells is None:
+        orderings_max_cells = ORDERINGS_MAX_CELLS
+    thorough = problem.n_sessions * T <= orderings_max_cells
     for name, order, st, sk, in_time in passes:
         if name == "llf" and not thorough:
             continue
