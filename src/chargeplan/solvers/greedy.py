@@ -1425,6 +1425,24 @@ def site_energy_cost(problem: ProblemArrays, power_kw: np.ndarray) -> float:
     )
 
 
+def _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, open_row, order):
+    """:func:`_node_checks` for a problem and its :class:`PhasorState`."""
+    return _node_checks(
+        problem.coef,
+        rows,
+        n_rows,
+        problem.path,
+        problem.phasor_line,
+        ph.pidx,
+        problem.acoef,
+        nlo,
+        nhi,
+        noff,
+        open_row,
+        order,
+    )
+
+
 def solve_greedy(
     problem: ProblemArrays, *, orderings_max_cells: int | None = None
 ) -> tuple[np.ndarray, dict]:
@@ -1485,20 +1503,7 @@ def solve_greedy(
         ph.pz,
         problem.acoef,
     )
-    chk = _node_checks(
-        problem.coef,
-        rows,
-        n_rows,
-        problem.path,
-        problem.phasor_line,
-        ph.pidx,
-        problem.acoef,
-        nlo,
-        nhi,
-        noff,
-        cap_min == np.inf,  # rows that never bind
-        edf,
-    )
+    chk = _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
     # work buffers, allocated when needed: the pass running and the best pass so far
     cur = None
     fresh = False  # cur holds the state a pass starts from
@@ -1698,20 +1703,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         problem.acoef,
     )
     capc = _gather_cap(cap, nlo, nhi, noff, total)
-    chk = _node_checks(
-        problem.coef,
-        rows,
-        n_rows,
-        problem.path,
-        problem.phasor_line,
-        ph.pidx,
-        problem.acoef,
-        nlo,
-        nhi,
-        noff,
-        _open_rows(cap),
-        order,
-    )
+    chk = _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, _open_rows(cap), order)
     p = _to_ragged(p_init, window, b0, C)
     S = problem.n_sessions
     _fill(
