@@ -357,7 +357,7 @@ def _node_checks(
     chi = np.empty(m, dtype=np.int64)
     cbase = np.empty(m, dtype=np.int64)
     ccoef = np.empty(m)
-    pa = np.zeros((m, 3), dtype=np.complex128)
+    pa = np.empty((m, 3), dtype=np.complex128)  # read (and written) for phasor entries only
     cnr = np.empty((m, 2), dtype=np.int64)
     srange = np.empty((S, 2), dtype=np.int64)
     for s in range(S):
@@ -384,8 +384,7 @@ def _node_checks(
                         cnr[i, 0] = n
                         cnr[i, 1] = -1
                         for line in range(3):
-                            if phasor_line[n, line]:
-                                pa[i, line] = acoef[s, line]
+                            pa[i, line] = acoef[s, line] if phasor_line[n, line] else 0.0
                         i += 1
                     continue
                 for k in range(n_rows[s]):
@@ -1343,8 +1342,11 @@ def _lexorder(k1, k2, k3):
 
 
 @njit(cache=True)
-def _orders(window, avail_h, peak, energy, priority, T):
-    """EDF and LLF orders from :func:`_session_stats` (see :func:`session_orders`)."""
+def _orders(window, avail_h, peak, energy, priority, T, with_llf=True):
+    """EDF and LLF orders from :func:`_session_stats` (see :func:`session_orders`).
+
+    Without ``with_llf`` the LLF order is left empty.
+    """
     S = energy.shape[0]
     last = np.empty(S)
     laxity = np.empty(S)
@@ -1354,7 +1356,10 @@ def _orders(window, avail_h, peak, energy, priority, T):
         need_h = energy[s] / peak[s] if peak[s] > 0.0 else np.inf
         laxity[s] = avail_h[s] - need_h
         neg_prio[s] = -priority[s]
-    return _lexorder(neg_prio, last, laxity), _lexorder(neg_prio, laxity, last)
+    edf = _lexorder(neg_prio, last, laxity)
+    if not with_llf:
+        return edf, np.empty(0, dtype=np.int64)
+    return edf, _lexorder(neg_prio, laxity, last)
 
 
 @njit(cache=True)
@@ -1476,7 +1481,14 @@ def solve_greedy(
         problem.priority,
         problem.grid.step_h,
     )
-    edf, llf = _orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T)
+    if orderings_max_cells is None:
+        orderings_max_cells = ORDERINGS_MAX_CELLS
+    # On large problems only the price-ordered EDF pass runs, stopped as soon as it
+    # falls short of the floor, and then the delivery-first pass (LLF is skipped).
+    thorough = problem.n_sessions * T <= orderings_max_cells
+    edf, llf = _orders(
+        window, avail_h, peak, problem.energy_kwh, problem.priority, T, thorough
+    )
     passes = [
         ("edf", edf, sub_t, sub_kind, False),
         ("llf", llf, sub_t, sub_kind, False),
@@ -1510,11 +1522,6 @@ def solve_greedy(
     surplus = np.empty_like(problem.pv_surplus_kw)
     keep0 = np.zeros(C)  # the passes start from nothing
     best = None
-    # On large problems only the price-ordered EDF pass runs, stopped as soon as it
-    # falls short of the floor, and then the delivery-first pass (LLF is skipped).
-    if orderings_max_cells is None:
-        orderings_max_cells = ORDERINGS_MAX_CELLS
-    thorough = problem.n_sessions * T <= orderings_max_cells
     for name, order, st, sk, in_time in passes:
         if name == "llf" and not thorough:
             continue
