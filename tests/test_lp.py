@@ -416,6 +416,24 @@ def test_v2g_refill_never_lowers_an_lp_charge():
     assert plan.report.method == "lp" and plan.violations() == []
 
 
+def test_refill_checks_phasor_lines_exactly_after_a_clipped_row():
+    """A 2019-09-11 re-plan where the LP refill broke the transformer's L1 limit.
+
+    The LP plan loads the line-to-line transformer beyond the sum-of-magnitudes bound of
+    its current rows (legal: the exact phasor stays in limit), so the refill starts from
+    rows clipped at 0. Capacity given back for the min-current rule then raised them
+    above 0, and a linear pre-check that trusted them skipped the exact phasor bound:
+    139.12 A > 138.89 A, and ``optimize`` raised. Found by the real-day evaluation.
+    """
+    from pathlib import Path
+
+    from chargeplan.scenario import load_scenario
+
+    sc = load_scenario(Path(__file__).parent / "data" / "refill_phasor_clipped_row.json")
+    plan = sc.optimize(method="lp")
+    assert plan.report.method == "lp" and plan.violations() == []
+
+
 class _FlakyHighs:
     """Stands in for a Highs object whose first run ends with the given status."""
 

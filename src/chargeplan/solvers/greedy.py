@@ -155,7 +155,6 @@ def _from_ragged(c, window, b0, T):
 # square root there leaves the minimum, and so the plan, unchanged
 _PHASOR_SKIP = 1.0 - 1e-9
 _BIG = 1e300  # "always binds" weight: finite, so that 0 x _BIG stays 0
-_LINEAR_MARGIN = 1e-9  # relative: see the phasor pre-check in _fill
 _SLACK = 1e-7  # relative room a node keeps when it is marked as never binding
 
 
@@ -405,10 +404,12 @@ def _node_checks(
 
 # How much session s can add in slot t without overloading a node is computed inline in
 # the kernels (_fill, _improve), starting from h, the session's own room: every row of
-# its entries (see _node_checks) against its residual capacity; then, if a phasor node
-# is on the path and its linear rows do not already leave room for h, the exact bound
-# of _phasor_bound. (Written out in the loops: passing the arrays to an inlined helper
-# made numba count references on every call, which cost a third of the fill's time.)
+# its entries (see _node_checks) against its residual capacity, then, if a phasor node
+# is on the path, the exact bound of _phasor_bound. (Written out in the loops: passing
+# the arrays to an inlined helper made numba count references on every call, which
+# cost a third of the fill's time.) The current rows of phasor lines are booked but
+# not checked: they do not bound the phasor once a row was clipped at 0 (base load or
+# an LP plan above the sum-of-magnitudes bound) and capacity is then given back.
 
 
 @njit(cache=True, inline="always")
@@ -578,18 +579,7 @@ def _fill(
                 # phasor nodes: not needed where the rows already leave less than the
                 # minimum the cell needs (it is skipped then: the bound only lowers h)
                 if h > _TOL and h >= pmin[s] - p[i0 + t] - _TOL and cp[s] < ce[s]:
-                    # the current rows of phasor lines bound them conservatively (sums
-                    # of magnitudes, |base load| kept free): the exact bound is needed
-                    # only where they do not leave room for h (with a margin)
-                    need = h * (1.0 + _LINEAR_MARGIN)
-                    ok = True
-                    for i in range(cm[s], cp[s]):
-                        if clo[i] <= t and t <= chi[i]:
-                            ok &= cap[cbase[i] + 4 * t] >= ccoef[i] * need
-                    if not ok:
-                        h = _phasor_bound(
-                            s, t, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz
-                        )
+                    h = _phasor_bound(s, t, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz)
             if h <= _TOL:
                 continue
             x = h
@@ -888,15 +878,9 @@ def _improve(
                     and (p[i0 + t_lo] > _TOL or h >= pmin[s] - _TOL)
                     and cp[s] < ce[s]
                 ):
-                    need = h * (1.0 + _LINEAR_MARGIN)  # as in _fill
-                    ok = True
-                    for i in range(cm[s], cp[s]):
-                        if clo[i] <= t_lo and t_lo <= chi[i]:
-                            ok &= cap[cbase[i] + 4 * t_lo] >= ccoef[i] * need
-                    if not ok:
-                        h = _phasor_bound(
-                            s, t_lo, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz
-                        )
+                    h = _phasor_bound(
+                        s, t_lo, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz
+                    )
             if left > _TOL and h > left / f_lo:
                 h = left / f_lo  # only the surplus left is cheap
             if h <= _TOL or (p[i0 + t_lo] <= _TOL and h < pmin[s] - _TOL):
