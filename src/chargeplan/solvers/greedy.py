@@ -1677,6 +1677,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     T = problem.n_slots
     # windows also cover the cells p_init uses, so the plan is 0 outside them
     window, b0, C = _windows(problem.present, p_init)
+    cap_min = cap.min(axis=2)
     # what each session can still add bounds the load the fill can put on a node
     nlo, nhi, noff, total = _active_ranges(
         _to_ragged(pmax - p_init, window, b0, C),
@@ -1686,7 +1687,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         rows,
         n_rows,
         problem.path,
-        cap.min(axis=2),
+        cap_min,
         problem.phasor_line,
         ph.pidx,
         ph.plim,
@@ -1694,7 +1695,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         problem.acoef,
     )
     capc = _gather_cap(cap, nlo, nhi, noff, total)
-    chk = _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, _open_rows(cap), order)
+    chk = _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, order)
     p = _to_ragged(p_init, window, b0, C)
     S = problem.n_sessions
     _fill(
