@@ -150,10 +150,6 @@ def _from_ragged(c, window, b0, T):
     return out
 
 
-# |z + h a|^2 <= (1 - 1e-9) lim^2 puts the exact bound at least ~5e-10 lim / |a| above h,
-# many orders of magnitude more than the rounding error of computing it: skipping the
-# square root there leaves the minimum, and so the plan, unchanged
-_PHASOR_SKIP = 1.0 - 1e-9
 _BIG = 1e300  # "always binds" weight: finite, so that 0 x _BIG stays 0
 _SLACK = 1e-7  # relative room a node keeps when it is marked as never binding
 
