@@ -490,19 +490,33 @@ def test_optimize_with_customize_hook_caps_site_import():
     import chargeplan as cp
 
     t0 = pd.Timestamp("2024-03-04 00:00", tz="UTC")
-    site = cp.Site(nodes=[cp.Node("g", limit_a=63)],
-                   evses=[cp.Evse(f"e{i}", parent="g", max_current_a=32) for i in range(2)])
-    ss = [cp.Session(f"s{i}", evse=f"e{i}", arrival=t0, departure=t0 + pd.Timedelta("4h"),
-                     energy_kwh=30) for i in range(2)]
+    site = cp.Site(
+        nodes=[cp.Node("g", limit_a=63)],
+        evses=[cp.Evse(f"e{i}", parent="g", max_current_a=32) for i in range(2)],
+    )
+    ss = [
+        cp.Session(
+            f"s{i}", evse=f"e{i}", arrival=t0, departure=t0 + pd.Timedelta("4h"), energy_kwh=30
+        )
+        for i in range(2)
+    ]
 
     def cap_import(model):
         model.constraints.append(model.site_import_kw <= 12.0)
 
-    plan = cp.optimize(site, ss, start=t0, horizon="4h", step="15min", customize=cap_import,
-                       tariff=cp.Tariff(import_price_per_kwh=0.2))
+    plan = cp.optimize(
+        site,
+        ss,
+        start=t0,
+        horizon="4h",
+        step="15min",
+        customize=cap_import,
+        tariff=cp.Tariff(import_price_per_kwh=0.2),
+    )
     assert plan.report.method == "cvxpy"
     assert plan.kpis["peak_import_kw"] <= 12.0 + 1e-6
     assert plan.violations() == []
     with pytest.raises(ValueError, match="customize"):
-        cp.optimize(site, ss, start=t0, horizon="4h", step="15min", customize=cap_import,
-                    method="greedy")
+        cp.optimize(
+            site, ss, start=t0, horizon="4h", step="15min", customize=cap_import, method="greedy"
+        )

@@ -431,8 +431,7 @@ def _v2g_site(n=2):
     return cp.Site(
         nodes=[cp.Node("grid", limit_a=63)],
         evses=[
-            cp.Evse(f"cp{i}", parent="grid", max_current_a=16, bidirectional=True)
-            for i in range(n)
+            cp.Evse(f"cp{i}", parent="grid", max_current_a=16, bidirectional=True) for i in range(n)
         ],
     )
 

@@ -63,6 +63,40 @@ def paths(exc_info):
             "site.evses[0] (id='cp1').phases",
         ),
         (lambda: run(site(phases=2)), "site.evses[0] (id='cp1').phases"),
+        # found by fuzzing: each raised a TypeError instead
+        (lambda: run(sessions=[sess(phases=3.0)]), "sessions[0] (id='s1').phases"),
+        (lambda: run(sessions=[sess(evse={})]), "sessions[0] (id='s1').evse"),
+        (
+            lambda: run(
+                cp.Site(
+                    nodes=[cp.Node("grid")],
+                    evses=[cp.Evse("cp1", parent=["grid"], max_current_a=16)],
+                )
+            ),
+            "site.evses[0] (id='cp1').parent",
+        ),
+        (
+            lambda: run(
+                cp.Site(
+                    nodes=[cp.Node("grid"), cp.Node(["f"], parent="grid")],
+                    evses=[cp.Evse("cp1", parent="grid", max_current_a=16)],
+                )
+            ),
+            "site.nodes[1].id",
+        ),
+        (
+            lambda: run(
+                cp.Site(
+                    nodes=[cp.Node("grid"), cp.Node("f", parent={"id": "grid"})],
+                    evses=[cp.Evse("cp1", parent="grid", max_current_a=16)],
+                )
+            ),
+            "site.nodes[1] (id='f').parent",
+        ),
+        (
+            lambda: run(site(phases="3"), sessions=[sess(phases=1)]),
+            "site.evses[0] (id='cp1').phases",
+        ),
         (lambda: run(site(phase_rotation="XYZ")), "site.evses[0] (id='cp1').phase_rotation"),
         (lambda: run(site(phases=1, phase="L4")), "site.evses[0] (id='cp1').phase"),
         (lambda: run(site(max_current_a=None)), "site.evses[0] (id='cp1').max_current_a"),
@@ -100,6 +134,15 @@ def paths(exc_info):
             ),
             "tariff.import_price_per_kwh",
         ),
+        # the demand-charge terms (found by fuzzing: None raised a TypeError, NaN reached HiGHS)
+        (lambda: run(tariff=cp.Tariff(demand_charge_per_kw=None)), "tariff.demand_charge_per_kw"),
+        (
+            lambda: run(tariff=cp.Tariff(demand_charge_per_kw=float("nan"))),
+            "tariff.demand_charge_per_kw",
+        ),
+        (lambda: run(tariff=cp.Tariff(demand_charge_per_kw=-5.0)), "tariff.demand_charge_per_kw"),
+        (lambda: run(tariff=cp.Tariff(peak_already_kw=np.inf)), "tariff.peak_already_kw"),
+        (lambda: run(tariff=cp.Tariff(peak_already_kw="7")), "tariff.peak_already_kw"),
         (lambda: run(forecast=cp.Forecast(pv_kw=-3.0)), "forecast.pv_kw"),
         (
             lambda: run(

@@ -634,10 +634,7 @@ def simulate(
     # V2G sessions with a battery description: energy they may give below their
     # arrival state of charge (-inf: not V2G, never announced for discharge alone)
     v2g_depth = np.array(
-        [
-            s.session.reserve_depth_kwh() if _v2g_battery(s.session) else -np.inf
-            for s in sims
-        ]
+        [s.session.reserve_depth_kwh() if _v2g_battery(s.session) else -np.inf for s in sims]
     )
     eta = np.array([float(s.session.round_trip_efficiency) for s in sims])
     min_slot_kwh = _min_slot_energy_kwh(site, sims, step_td)

@@ -56,6 +56,15 @@ class _Collector:
         )
 
 
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _names(x: Any, ids: dict[str, Any]) -> bool:
+    """``x`` is one of the ids (a reference of any other type names nothing)."""
+    return isinstance(x, str) and x in ids
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
         x, (bool, np.bool_)
@@ -293,7 +302,7 @@ def _check_nodes(c: _Collector, site: Site, grid: TimeGrid | None) -> dict[str, 
             )
             continue
         path = _label("site.nodes", i, n)
-        if n.parent is not None and n.parent not in ids:
+        if n.parent is not None and not _names(n.parent, ids):
             c.add(
                 f"{path}.parent",
                 f"The 'parent' parameter of Node must name a node. "
@@ -311,12 +320,12 @@ def _check_nodes(c: _Collector, site: Site, grid: TimeGrid | None) -> dict[str, 
             roots,
         )
     # cycles: follow parents from every node
-    parent = {n.id: n.parent for n in nodes if isinstance(n, Node)}
+    parent = {n.id: n.parent for n in nodes if isinstance(n, Node) and isinstance(n.id, str)}
     reported: set[str] = set()
     for start_id in parent:
         seen: list[str] = []
         cur: str | None = start_id
-        while cur is not None and cur in parent and cur not in seen:
+        while _names(cur, parent) and cur not in seen:
             seen.append(cur)
             cur = parent[cur]
         if cur is not None and cur in seen:
@@ -342,7 +351,7 @@ def _check_nodes(c: _Collector, site: Site, grid: TimeGrid | None) -> dict[str, 
 
 
 def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> None:
-    if e.parent not in node_ids:
+    if not _names(e.parent, node_ids):
         c.add(
             f"{path}.parent",
             f"The 'parent' parameter of Evse must name a node. "
@@ -398,7 +407,7 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
         return
     if e.max_current_a is None and e.max_power_kw is None:
         c.param(path, "Evse", "max_current_a", "given for an AC EVSE (or max_power_kw)", None)
-    if e.phases is not None and e.phases not in (1, 3):
+    if e.phases is not None and not (_is_int(e.phases) and e.phases in (1, 3)):
         c.param(path, "Evse", "phases", "1 or 3", e.phases)
     phases = 3 if e.phases is None else e.phases
     if e.phase_rotation is not None:
@@ -495,12 +504,13 @@ def _check_session(
     if s.transaction_id is not None and not isinstance(s.transaction_id, (str, int)):
         c.param(path, "Session", "transaction_id", "a string or an int", s.transaction_id)
     if s.phases is not None:
-        if s.phases not in (1, 2, 3):
+        if not (_is_int(s.phases) and s.phases in (1, 2, 3)):
             c.param(path, "Session", "phases", "1, 2 or 3", s.phases)
         elif evse is not None:
             if evse.dc:
                 c.param(path, "Session", "phases", f"unset on DC EVSE {evse.id!r}", s.phases)
-            elif (evse.phases or 3) < s.phases:
+            elif evse.phases in (None, 1, 3) and (evse.phases or 3) < s.phases:
+                # (an EVSE with bad phases is reported on the EVSE)
                 c.param(
                     path,
                     "Session",
@@ -689,7 +699,7 @@ def validate(
             )
             continue
         w = _check_session(c, _label("sessions", i, s), s, evses)
-        if w is not None and s.evse in evses:
+        if w is not None and _names(s.evse, evses):
             windows.setdefault(s.evse, []).append((w[0], w[1], i))
     for evse_id, ws in windows.items():
         ws.sort(key=lambda x: (x[0], x[2]))
@@ -715,6 +725,8 @@ def validate(
                 _check_scalar_or_series(
                     c, "tariff", "Tariff", name, getattr(tariff, name), grid, nonneg=False
                 )
+            for name in ("demand_charge_per_kw", "peak_already_kw"):
+                _check_number(c, "tariff", "Tariff", name, getattr(tariff, name), optional=False)
     if forecast is not None:
         if not isinstance(forecast, Forecast):
             c.add(

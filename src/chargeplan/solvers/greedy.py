@@ -303,9 +303,7 @@ def _full_ranges(N, T):
 
 
 @njit(cache=True)
-def _node_checks(
-    coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, open_row, seq
-):
+def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, open_row, seq):
     """Each session's node rows, laid out flat for the hot loops (``chk``).
 
     Session s has entries ``cs[s]..ce[s]``, for the nodes of its path that are
@@ -869,14 +867,8 @@ def _improve(
                         q = cap[cbase[i] + 4 * t_lo] / ccoef[i]
                         if q < h:
                             h = q
-                if (
-                    h > _TOL
-                    and (p[i0 + t_lo] > _TOL or h >= pmin[s] - _TOL)
-                    and cp[s] < ce[s]
-                ):
-                    h = _phasor_bound(
-                        s, t_lo, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz
-                    )
+                if h > _TOL and (p[i0 + t_lo] > _TOL or h >= pmin[s] - _TOL) and cp[s] < ce[s]:
+                    h = _phasor_bound(s, t_lo, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz)
             if left > _TOL and h > left / f_lo:
                 h = left / f_lo  # only the surplus left is cheap
             if h <= _TOL or (p[i0 + t_lo] <= _TOL and h < pmin[s] - _TOL):
@@ -1466,9 +1458,7 @@ def solve_greedy(
     # On large problems only the price-ordered EDF pass runs, stopped as soon as it
     # falls short of the floor, and then the delivery-first pass (LLF is skipped).
     thorough = problem.n_sessions * T <= orderings_max_cells
-    edf, llf = _orders(
-        window, avail_h, peak, problem.energy_kwh, problem.priority, T, thorough
-    )
+    edf, llf = _orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T, thorough)
     passes = [
         ("edf", edf, sub_t, sub_kind, False),
         ("llf", llf, sub_t, sub_kind, False),
@@ -1576,9 +1566,7 @@ def solve_greedy(
     swept = 0
     for _ in range(sweeps):
         swept += 1
-        price = np.where(
-            problem.pv_surplus_kw - usage > _TOL, cheap, problem.price_import_per_kwh
-        )
+        price = np.where(problem.pv_surplus_kw - usage > _TOL, cheap, problem.price_import_per_kwh)
         slots = np.lexsort((np.arange(T), price)).astype(np.int64)
         moved = _improve(
             order,
