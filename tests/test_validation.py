@@ -63,6 +63,17 @@ def paths(exc_info):
             "site.evses[0] (id='cp1').phases",
         ),
         (lambda: run(site(phases=2)), "site.evses[0] (id='cp1').phases"),
+        # found by fuzzing: a bad Node.station_id passed optimize and failed in to_ocpp
+        (
+            lambda: run(
+                cp.Site(
+                    nodes=[cp.Node("grid", station_id=float("nan"))],
+                    evses=[cp.Evse("cp1", parent="grid", max_current_a=16)],
+                )
+            ),
+            "site.nodes[0] (id='grid').station_id",
+        ),
+        (lambda: run(sessions=[sess(transaction_id=True)]), "sessions[0] (id='s1').transaction_id"),
         # found by fuzzing: each raised a TypeError instead
         (lambda: run(sessions=[sess(phases=3.0)]), "sessions[0] (id='s1').phases"),
         (lambda: run(sessions=[sess(evse={})]), "sessions[0] (id='s1').evse"),

@@ -309,6 +309,8 @@ def _check_nodes(c: _Collector, site: Site, grid: TimeGrid | None) -> dict[str, 
                 f"Got unknown id {n.parent!r} instead.",
                 n.parent,
             )
+        if n.station_id is not None and (not isinstance(n.station_id, str) or not n.station_id):
+            c.param(path, "Node", "station_id", "a non-empty string", n.station_id)
         _check_limit_a(c, path, n.limit_a, grid)
         _check_scalar_or_series(c, path, "Node", "limit_kw", n.limit_kw, grid, nonneg=True)
     roots = [n.id for n in nodes if isinstance(n, Node) and n.parent is None]
@@ -501,8 +503,9 @@ def _check_session(
             path, "Session", "min_power_kw", f"<= max_power_kw ({s.max_power_kw})", s.min_power_kw
         )
     _check_number(c, path, "Session", "priority", s.priority, lo_strict=True, optional=False)
-    if s.transaction_id is not None and not isinstance(s.transaction_id, (str, int)):
-        c.param(path, "Session", "transaction_id", "a string or an int", s.transaction_id)
+    tx = s.transaction_id
+    if tx is not None and not (_is_int(tx) or (isinstance(tx, str) and tx)):
+        c.param(path, "Session", "transaction_id", "a non-empty string or an int", tx)
     if s.phases is not None:
         if not (_is_int(s.phases) and s.phases in (1, 2, 3)):
             c.param(path, "Session", "phases", "1, 2 or 3", s.phases)
