@@ -542,6 +542,9 @@ def test_stable_ids_and_overrides():
         build([ac("s1"), ac("s2", connector_id=2)], profile_ids={"tx:s1": 7, "tx:s2": 7})
     with pytest.raises(ValueError, match="profile_ids"):
         build([ac("s1")], profile_ids={"tx:s1": 0})
+    with pytest.raises(InputError, match="must be a mapping") as e:  # was a TypeError
+        build([ac("s1")], profile_ids=7)
+    assert e.value.paths == ["profile_ids"]
 
 
 def test_input_problems_are_all_listed():

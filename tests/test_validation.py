@@ -75,6 +75,12 @@ def paths(exc_info):
         ),
         (lambda: run(sessions=[sess(transaction_id=True)]), "sessions[0] (id='s1').transaction_id"),
         # found by fuzzing: each raised a TypeError instead
+        (lambda: run(v2g_bids=False), "v2g_bids"),
+        (
+            lambda: run(v2g_bids=[cp.V2GBid("b", T0, T0 + H, 0.3, 5.0, sessions=7)]),
+            "v2g_bids[0] (id='b').sessions",
+        ),
+        (lambda: run(sessions=[sess(id=["s1"])], v2g_bids=[]), "sessions[0].id"),
         (lambda: run(sessions=[sess(phases=3.0)]), "sessions[0] (id='s1').phases"),
         (lambda: run(sessions=[sess(evse={})]), "sessions[0] (id='s1').evse"),
         (
@@ -154,6 +160,25 @@ def paths(exc_info):
         (lambda: run(tariff=cp.Tariff(demand_charge_per_kw=-5.0)), "tariff.demand_charge_per_kw"),
         (lambda: run(tariff=cp.Tariff(peak_already_kw=np.inf)), "tariff.peak_already_kw"),
         (lambda: run(tariff=cp.Tariff(peak_already_kw="7")), "tariff.peak_already_kw"),
+        # magnitudes the solvers cannot take (HiGHS ended with status Unknown, or rejected
+        # the model, when fuzzing found them)
+        (lambda: run(tariff=cp.Tariff(demand_charge_per_kw=1e20)), "tariff.demand_charge_per_kw"),
+        (
+            lambda: run(
+                tariff=cp.Tariff(
+                    import_price_per_kwh=pd.Series(
+                        [0.1, 1e12, 0.1, 0.1], index=pd.date_range(T0, periods=4, freq="1h")
+                    )
+                )
+            ),
+            "tariff.import_price_per_kwh",
+        ),
+        (
+            lambda: run(
+                cp.Site(nodes=[cp.Node("g")], evses=[cp.Evse("cp1", "g", 16)], voltage_v=1e-300)
+            ),
+            "site.voltage_v",
+        ),
         (lambda: run(forecast=cp.Forecast(pv_kw=-3.0)), "forecast.pv_kw"),
         (
             lambda: run(

@@ -1210,6 +1210,16 @@ def _assign_ids(
     """Stable profile ids (rule 4), unique per station; in 2.1 above MaxExternalConstraintsId."""
     ids: dict[str, int] = {}
     by_station: dict[tuple[str, int], str] = {}
+    if profile_ids is not None and not isinstance(profile_ids, Mapping):
+        problems.append(
+            Problem(
+                "profile_ids",
+                "must be a mapping of key ('tx:' + session id or 'max:' + station id) to "
+                f"int. Got {profile_ids!r} instead.",
+                profile_ids,
+            )
+        )
+        return ids
     overrides = profile_ids or {}
     for p in prepared:
         above = p.caps.max_external_constraints_id if version == "2.1" else None

@@ -27,7 +27,16 @@ from .model import (
 )
 from .timegrid import TimeGrid, series_coverage, to_timedelta
 
-__all__ = ["validate", "MAX_SESSIONS", "MAX_SLOTS", "MAX_CELLS", "MAX_NODES", "MAX_DEPTH"]
+__all__ = [
+    "validate",
+    "MAX_SESSIONS",
+    "MAX_SLOTS",
+    "MAX_CELLS",
+    "MAX_NODES",
+    "MAX_DEPTH",
+    "MAX_MAGNITUDE",
+    "MIN_VOLTAGE_V",
+]
 
 #: Most sessions one plan accepts.
 MAX_SESSIONS = 100_000
@@ -39,6 +48,12 @@ MAX_CELLS = 20_000_000
 MAX_NODES = 100_000
 #: Deepest node tree (levels from the root down to an EVSE's parent).
 MAX_DEPTH = 32
+#: Largest magnitude of any number in the input (A, kW, kWh, V, prices, charges). Larger
+#: values are typos or "no limit" sentinels (use None for no limit); they would overflow
+#: the solvers' arithmetic (HiGHS takes 1e20 as infinite).
+MAX_MAGNITUDE = 1e9
+#: Smallest voltage (V) of a site or EVSE: the kW-to-A factors are 1000 / V.
+MIN_VOLTAGE_V = 1.0
 
 
 class _Collector:
@@ -93,6 +108,9 @@ def _check_number(
         return False
     if not math.isfinite(float(value)):
         c.param(path, owner, name, "finite (not NaN or inf)", value)
+        return False
+    if abs(value) > MAX_MAGNITUDE:
+        c.param(path, owner, name, f"at most {MAX_MAGNITUDE:g} in magnitude", value)
         return False
     if lo is not None and (value < lo or (lo_strict and value == lo)):
         c.param(path, owner, name, f"{'>' if lo_strict else '>='} {lo:g}", value)
@@ -167,6 +185,13 @@ def _check_values(c: _Collector, where: str, values: np.ndarray, *, nonneg: bool
             where,
             f"The values of {where} must be finite (not NaN or inf). "
             f"Got {int(bad.sum())} non-finite value(s) instead.",
+        )
+    elif (np.abs(v) > MAX_MAGNITUDE).any():
+        c.add(
+            where,
+            f"The values of {where} must be at most {MAX_MAGNITUDE:g} in magnitude. "
+            f"Got {float(np.abs(v).max())!r} instead.",
+            float(np.abs(v).max()),
         )
     elif nonneg and (v < 0).any():
         c.add(
@@ -362,7 +387,7 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
         )
     _check_number(c, path, "Evse", "max_current_a", e.max_current_a)
     _check_number(c, path, "Evse", "max_power_kw", e.max_power_kw)
-    _check_number(c, path, "Evse", "voltage_v", e.voltage_v, lo=0.0, lo_strict=True)
+    _check_number(c, path, "Evse", "voltage_v", e.voltage_v, lo=MIN_VOLTAGE_V)
     ok_min = _check_number(c, path, "Evse", "min_current_a", e.min_current_a, optional=False)
     if (
         not isinstance(e.connector_id, (int, np.integer))
@@ -578,7 +603,7 @@ def _check_session(
     return window
 
 
-def _check_bids(c: _Collector, bids: list[Any], session_ids: set[str]) -> None:
+def _check_bids(c: _Collector, bids: list[Any], session_ids: dict[str, int]) -> None:
     _check_ids(c, "v2g_bids", bids)
     for i, b in enumerate(bids):
         if not isinstance(b, V2GBid):
@@ -605,9 +630,11 @@ def _check_bids(c: _Collector, bids: list[Any], session_ids: set[str]) -> None:
                 b.committed_kw,
             )
         _check_number(c, path, "V2GBid", "penalty_per_kwh", b.penalty_per_kwh, optional=False)
-        if b.sessions is not None:
+        if b.sessions is not None and not isinstance(b.sessions, (list, tuple)):
+            c.param(path, "V2GBid", "sessions", "a tuple of session ids", b.sessions)
+        elif b.sessions is not None:
             for sid in b.sessions:
-                if sid not in session_ids:
+                if not _names(sid, session_ids):
                     c.add(
                         f"{path}.sessions",
                         f"The 'sessions' parameter of V2GBid must name "
@@ -643,6 +670,15 @@ def validate(
     ------
     InputError
         With one :class:`~chargeplan.exceptions.Problem` per problem found.
+
+    Notes
+    -----
+    Bounds, rejected before anything is allocated: at most ``MAX_SESSIONS`` (100 000)
+    sessions, ``MAX_SLOTS`` (20 000) slots, ``MAX_CELLS`` (20 million) session x slot
+    cells, ``MAX_NODES`` (100 000) nodes and ``MAX_DEPTH`` (32) levels. Every number
+    (limits, energies, prices, charges; scalar or in a series) must be finite and at
+    most ``MAX_MAGNITUDE`` (1e9) in magnitude: use None, not a huge value, for "no
+    limit". Voltages must be at least ``MIN_VOLTAGE_V`` (1 V).
     """
     c = _Collector()
     grid = _parse_grid(c, start, horizon, step)
@@ -676,7 +712,7 @@ def validate(
         )
     if c.problems and any(p.path in ("site.nodes", "sessions") for p in c.problems):
         raise InputError(c.problems)  # too large: stop before walking everything
-    _check_number(c, "site", "Site", "voltage_v", site.voltage_v, lo_strict=True, optional=False)
+    _check_number(c, "site", "Site", "voltage_v", site.voltage_v, lo=MIN_VOLTAGE_V, optional=False)
     _check_number(c, "site", "Site", "export_limit_kw", site.export_limit_kw)
     node_ids = _check_nodes(c, site, grid)
 
@@ -692,7 +728,7 @@ def validate(
         _check_evse(c, _label("site.evses", i, e), e, node_ids)
     evses = {e.id: e for e in evse_list if isinstance(e, Evse) and isinstance(e.id, str)}
 
-    _check_ids(c, "sessions", sessions)
+    session_ids = _check_ids(c, "sessions", sessions)
     windows: dict[str, list[tuple[pd.Timestamp, pd.Timestamp, int]]] = {}
     for i, s in enumerate(sessions):
         if not isinstance(s, Session):
@@ -743,7 +779,12 @@ def validate(
                     c, "forecast", "Forecast", name, getattr(forecast, name), grid, nonneg=True
                 )
     if v2g_bids is not None:
-        _check_bids(c, list(v2g_bids), {x.id for x in sessions if isinstance(x, Session)})
+        try:
+            bids = list(v2g_bids)
+        except TypeError:
+            c.add("v2g_bids", "The 'v2g_bids' parameter of optimize must be a sequence of V2GBid.")
+        else:
+            _check_bids(c, bids, session_ids)
     if c.problems:
         raise InputError(c.problems)
     assert grid is not None
