@@ -164,6 +164,7 @@ def test_help_of_every_subcommand(cmd, capsys):
         (["validate", "junk.json"], "$: The scenario is not valid JSON"),
         (["simulate"], "needs either a SCENARIO file or --acn-day"),
         (["simulate", "s.json", "--strategies", "greedy,best"], "unknown strategy 'best'"),
+        (["simulate", "s.json", "--step", "300"], "--step must be a duration such as '5min'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )

@@ -348,6 +348,15 @@ def test_compare_and_kpi_table():
         ({"knowledge": "psychic"}, "simulate.knowledge"),
         ({"replan_every": "0min"}, "simulate.replan_every"),
         ({"end": T0}, "simulate.end"),
+        # found by fuzzing: pandas reads "7" as 7 ns, and the loop then re-planned
+        # every 7 ns (hours of work for a 1-hour run); a date it cannot parse raised
+        ({"replan_every": "7"}, "simulate.replan_every"),
+        ({"replan_every": 0.5}, "simulate.replan_every"),
+        ({"horizon": "soon"}, "simulate.horizon"),
+        ({"end": "7min"}, "simulate.end"),
+        ({"start": float("inf")}, "simulate.start"),
+        ({"horizon": float("nan")}, "simulate.horizon"),
+        ({"v2g_bids": 3.0}, "simulate.v2g_bids"),
     ],
 )
 def test_bad_parameters_raise_input_error(kwargs, path):

@@ -120,6 +120,7 @@ def paths(exc_info):
         (lambda: run(horizon="100min"), "optimize.horizon"),
         (lambda: run(step="0min"), "optimize.step"),
         (lambda: run(step="1500ms"), "optimize.step"),
+        (lambda: run(step="900"), "optimize.step"),  # no unit: pandas would read 900 ns
         (lambda: run(method="magic"), "optimize.method"),
         (
             lambda: run(

@@ -480,7 +480,12 @@ def _simulation_end(scenario: Any, grid: Any, step: str | None) -> Any:
 
     from .timegrid import series_coverage, to_timedelta
 
-    step_td = to_timedelta(step) if step is not None else pd.Timedelta(seconds=grid.step_s)
+    try:
+        step_td = to_timedelta(step) if step is not None else pd.Timedelta(seconds=grid.step_s)
+    except ValueError as err:
+        raise _UsageError(
+            f"--step must be a duration such as '5min'. Got {step!r}: {err}"
+        ) from None
     end = grid.end
     values: list[Any] = []
     if scenario.tariff is not None:

@@ -583,21 +583,32 @@ def simulate(
         raise _param_error("knowledge", f"one of {KNOWLEDGE}", knowledge)
     run_name, call = _resolve_strategy(strategy)
     run_name = name if name is not None else run_name
-    try:
-        step_td = to_timedelta(step)
-        horizon_td = to_timedelta(horizon)
-        replan_td = None if replan_every is None else to_timedelta(replan_every)
-    except (TypeError, ValueError) as exc:
-        raise _param_error(
-            "step", "durations such as '5min'", (step, horizon, replan_every)
-        ) from exc
+    durations = {"step": step, "horizon": horizon, "replan_every": replan_every}
+    parsed: dict[str, pd.Timedelta | None] = {}
+    for key, value in durations.items():
+        try:
+            parsed[key] = None if value is None and key == "replan_every" else to_timedelta(value)
+        except (TypeError, ValueError) as exc:
+            raise _param_error(key, "a duration such as '5min' (or seconds)", value) from exc
+    step_td, horizon_td, replan_td = parsed["step"], parsed["horizon"], parsed["replan_every"]
     if step_td <= pd.Timedelta(0) or step_td.value % _NS_PER_S:
         raise _param_error("step", "a positive whole number of seconds", step)
-    if replan_td is not None and replan_td <= pd.Timedelta(0):
-        raise _param_error("replan_every", "> 0 or None", replan_every)
+    if replan_td is not None and (replan_td <= pd.Timedelta(0) or replan_td.value % _NS_PER_S):
+        raise _param_error(
+            "replan_every", "a positive whole number of seconds, or None", replan_every
+        )
     if horizon_td < step_td:
         raise _param_error("horizon", f">= step ({step_td})", horizon)
-    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
+    try:
+        start_ts = pd.Timestamp(start)
+    except (TypeError, ValueError) as exc:
+        raise _param_error("start", "a timestamp", start) from exc
+    try:
+        end_ts = pd.Timestamp(end)
+    except (TypeError, ValueError) as exc:
+        raise _param_error("end", "a timestamp", end) from exc
+    if start_ts is pd.NaT or end_ts is pd.NaT:
+        raise _param_error("start", "a timestamp, not NaT (and so must end be)", (start, end))
     if start_ts.tz is None or end_ts.tz is None:
         raise _param_error("start", "time-zone aware (and so must end be)", (start, end))
     if end_ts <= start_ts:
@@ -608,7 +619,10 @@ def simulate(
     sims = [
         s for s in sims if pd.Timestamp(s.session.arrival) < end_ts and s.departure_true > start_ts
     ]
-    bids = list(v2g_bids or [])
+    try:
+        bids = list(v2g_bids) if v2g_bids is not None else []
+    except TypeError as exc:
+        raise _param_error("v2g_bids", "a sequence of V2GBid", v2g_bids) from exc
     _validate_run(site, sims, start_ts, end_ts, step_td, tariff, forecast, bids)
     pass_bids = bool(bids) and not (isinstance(strategy, str) and strategy in BASELINES)
 

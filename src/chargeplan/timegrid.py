@@ -11,12 +11,26 @@ __all__ = ["TimeGrid", "to_timedelta", "series_coverage", "align_series"]
 
 
 def to_timedelta(value: str | int | float | pd.Timedelta) -> pd.Timedelta:
-    """Parse a duration: a pandas offset string ("15min", "24h"), seconds, or a Timedelta."""
-    if isinstance(value, pd.Timedelta):
-        return value
+    """Parse a duration: a pandas offset string ("15min", "24h"), seconds, or a Timedelta.
+
+    A string must carry its unit: pandas would read "900" as 900 nanoseconds, where a
+    number here means seconds, so a bare number in a string raises ``ValueError``, as
+    do NaN, inf and NaT.
+    """
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return pd.Timedelta(seconds=float(value))
-    return pd.Timedelta(value)
+        out = pd.Timedelta(seconds=float(value)) if np.isfinite(value) else pd.NaT
+    else:
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                pass
+            else:
+                raise ValueError(f"the duration {value!r} has no unit (write e.g. '15min')")
+        out = pd.Timedelta(value)
+    if out is pd.NaT:
+        raise ValueError(f"the duration {value!r} is not a time span")
+    return out
 
 
 @dataclass(frozen=True)
