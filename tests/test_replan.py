@@ -113,3 +113,44 @@ def test_replanner_errors():
         cp.Replanner(
             site, [replace(sessions[0], energy_kwh=-1)], start=T0, horizon="8h", step="15min"
         )
+
+
+def test_rejected_events_leave_the_replanner_as_it_was():
+    """Each event is checked before it changes anything (before, a bad session was stored
+    and every plan() failed until it was removed; an unhashable id raised a TypeError)."""
+    site, sessions, tariff = inputs()
+    rp = cp.Replanner(site, sessions[:-1], start=T0, horizon="8h", step="15min", tariff=tariff)
+    before = rp.plan()
+    last = sessions[-1]
+    cases = [
+        (rp.add_session, replace(last, energy_kwh=float("nan")), "session (id='s11').energy_kwh"),
+        (rp.add_session, replace(last, evse="nowhere"), "session (id='s11').evse"),
+        (rp.add_session, replace(last, id=["s11"]), "session.id"),
+        (rp.add_session, "s11", "session"),
+        # on s0's EVSE while s0 is plugged in
+        (rp.add_session, replace(sessions[0], id="x"), "session (id='x').arrival"),
+        (
+            rp.update_session,
+            replace(sessions[0], departure=T0 - h(1)),
+            "session (id='s0').departure",
+        ),
+        (rp.remove_session, ["s0"], "session_id"),
+        (
+            rp.set_tariff,
+            cp.Tariff(import_price_per_kwh=float("inf")),
+            "tariff.import_price_per_kwh",
+        ),
+        (rp.set_site, replace(site, voltage_v=-230.0), "site.voltage_v"),
+        (rp.set_forecast, cp.Forecast(pv_kw=-1.0), "forecast.pv_kw"),
+    ]
+    for method, arg, path in cases:
+        with pytest.raises(cp.InputError) as e:
+            method(arg)
+        assert path in e.value.paths, (method.__name__, e.value.paths)
+    assert [s.id for s in rp.sessions] == [s.id for s in sessions[:-1]]
+    assert rp.sessions[0] is sessions[0]
+    assert rp.tariff is tariff and rp.site is site and rp.forecast is None
+    after = rp.plan()
+    np.testing.assert_array_equal(after.power_kw.to_numpy(), before.power_kw.to_numpy())
+    rp.add_session(last)  # a good event still works
+    assert rp.plan().sessions.shape[0] == len(sessions)

@@ -23,7 +23,8 @@ from .model import Forecast, Session, Site, Tariff
 from .plan import Plan
 from .problem import build_problem
 from .solvers import SolverReport, repair_min_current, with_delay_cost
-from .validation import validate
+from .timegrid import TimeGrid
+from .validation import check_session, validate
 
 __all__ = ["Replanner"]
 
@@ -86,17 +87,18 @@ class Replanner:
         self.delay_cost_per_kwh_h = check_delay_cost(delay_cost_per_kwh_h, "Replanner")
         self._lp = LpSession(time_limit_s)
         self._prices_changed = False
-        for s in sessions:
-            self.add_session(s)
+        try:
+            initial = list(sessions)
+        except TypeError:
+            raise InputError(
+                [Problem("sessions", "sessions must be an iterable of Session.", sessions)]
+            ) from None
         self.grid = validate(
-            site,
-            list(self._sessions.values()),
-            start=start,
-            horizon=horizon,
-            step=step,
-            tariff=tariff,
-            forecast=forecast,
+            site, initial, start=start, horizon=horizon, step=step, tariff=tariff, forecast=forecast
         )
+        for s in initial:  # valid: distinct ids
+            self._sessions[s.id] = s
+            self._codes[s.id] = self._next_code()
 
     # -- events ------------------------------------------------------------------------
     @property
@@ -105,7 +107,16 @@ class Replanner:
         return list(self._sessions.values())
 
     def add_session(self, session: Session) -> None:
-        """Add a session: an EV arrived (or a session was announced)."""
+        """Add a session: an EV arrived (or a session was announced).
+
+        Raises
+        ------
+        InputError
+            If the session is not valid on this site (see
+            :func:`~chargeplan.validation.check_session`) or is already planned; the
+            Replanner is then left as it was.
+        """
+        check_session(self.site, session, self.sessions)
         if session.id in self._sessions:
             raise InputError(
                 [
@@ -121,7 +132,14 @@ class Replanner:
             self._codes[session.id] = self._next_code()
 
     def update_session(self, session: Session) -> None:
-        """Replace a session with new information (energy, departure, EV limits)."""
+        """Replace a session with new information (energy, departure, EV limits).
+
+        Raises
+        ------
+        InputError
+            As :meth:`add_session`, or if no session has its id.
+        """
+        check_session(self.site, session, self.sessions)
         if session.id not in self._sessions:
             raise InputError(
                 [Problem("session.id", f"Unknown session {session.id!r}.", session.id)]
@@ -137,23 +155,38 @@ class Replanner:
 
     def remove_session(self, session_id: str) -> None:
         """Remove a session: the EV left."""
-        if self._sessions.pop(session_id, None) is None:
+        if not isinstance(session_id, str) or self._sessions.pop(session_id, None) is None:
             raise InputError(
                 [Problem("session_id", f"Unknown session {session_id!r}.", session_id)]
             )
 
     def set_tariff(self, tariff: Tariff) -> None:
         """Set new prices; the next plan is solved cold (a hot start after it is slow)."""
+        self._validate(tariff=tariff)
         self.tariff = tariff
         self._prices_changed = True
 
     def set_site(self, site: Site) -> None:
         """Set new limits (same tree and EVSEs)."""
+        self._validate(site=site)
         self.site = site
 
     def set_forecast(self, forecast: Forecast | None) -> None:
         """Set a new PV / base load forecast."""
+        self._validate(forecast=forecast)
         self.forecast = forecast
+
+    def _validate(self, **changed: Any) -> TimeGrid:
+        """:func:`validate` the inputs with ``changed`` in place (InputError if bad)."""
+        kw = dict(site=self.site, tariff=self.tariff, forecast=self.forecast) | changed
+        return validate(
+            kw.pop("site"),
+            self.sessions,
+            start=self.start,
+            horizon=self.horizon,
+            step=self.step,
+            **kw,
+        )
 
     # -- planning ----------------------------------------------------------------------
     def plan(self) -> Plan:
@@ -174,15 +207,7 @@ class Replanner:
 
         sessions = self.sessions
         t0 = time.perf_counter()
-        grid = validate(
-            self.site,
-            sessions,
-            start=self.start,
-            horizon=self.horizon,
-            step=self.step,
-            tariff=self.tariff,
-            forecast=self.forecast,
-        )
+        grid = self._validate()
         problem = build_problem(self.site, sessions, grid, self.tariff, self.forecast)
         if problem.has_v2g:
             return optimize(

@@ -29,6 +29,7 @@ from .timegrid import TimeGrid, series_coverage, to_timedelta
 
 __all__ = [
     "validate",
+    "check_session",
     "MAX_SESSIONS",
     "MAX_SLOTS",
     "MAX_CELLS",
@@ -641,6 +642,51 @@ def _check_bids(c: _Collector, bids: list[Any], session_ids: dict[str, int]) -> 
                         f"sessions. Got unknown id {sid!r} instead.",
                         sid,
                     )
+
+
+def check_session(site: Site, session: Any, others: Sequence[Session] = ()) -> None:
+    """Check one session against a valid site and the sessions already planned.
+
+    The checks :func:`validate` makes for a session (its fields, its EVSE, no overlap
+    with another session on that EVSE), without walking the site and every session
+    again: for event handlers such as :meth:`chargeplan.replan.Replanner.add_session`.
+
+    Parameters
+    ----------
+    site : Site
+        A site :func:`validate` accepted.
+    session : Session
+        The new or updated session; problems are reported under ``session``.
+    others : sequence of Session
+        The other sessions (valid), checked for overlaps on the same EVSE.
+
+    Raises
+    ------
+    InputError
+        With one :class:`~chargeplan.exceptions.Problem` per problem found.
+    """
+    c = _Collector()
+    if not isinstance(session, Session):
+        c.add("session", f"session must be a Session. Got {type(session).__name__} instead.")
+        raise InputError(c.problems)
+    if not isinstance(session.id, str) or not session.id:
+        c.param("session", "Session", "id", "a non-empty string", session.id)
+    path = f"session (id={session.id!r})"
+    evses = {e.id: e for e in site.evses}
+    w = _check_session(c, path, session, evses)
+    if w is not None:
+        for o in others:
+            if o.evse == session.evse and o.id != session.id:
+                a, d = pd.Timestamp(o.arrival), pd.Timestamp(o.departure)
+                if w[0] < d and a < w[1]:
+                    c.add(
+                        f"{path}.arrival",
+                        f"Sessions {o.id!r} and {session.id!r} overlap on EVSE "
+                        f"{session.evse!r}: {w[0]} - {w[1]} meets {a} - {d}.",
+                        w[0],
+                    )
+    if c.problems:
+        raise InputError(c.problems)
 
 
 def validate(
