@@ -164,6 +164,7 @@ def paths(exc_info):
         # magnitudes the solvers cannot take (HiGHS ended with status Unknown, or rejected
         # the model, when fuzzing found them)
         (lambda: run(tariff=cp.Tariff(demand_charge_per_kw=1e20)), "tariff.demand_charge_per_kw"),
+        (lambda: run(sessions=[sess(energy_kwh=2e6)]), "sessions[0] (id='s1').energy_kwh"),
         (
             lambda: run(
                 tariff=cp.Tariff(

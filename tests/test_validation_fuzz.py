@@ -12,7 +12,7 @@ given as a string; and a ``Node.station_id`` of NaN or a ``Session.transaction_i
 True, that ``optimize`` accepted and ``Plan.to_ocpp`` then rejected; ``v2g_bids=False``,
 ``V2GBid.sessions=7`` and ``profile_ids=7`` raised TypeErrors; and demand charges or bid
 penalties of 1e20 and more, or a site voltage of 1e-300, made HiGHS fail (now at most
-1e9, at least 1 V).
+1e6, at least 1 V).
 """
 
 import dataclasses
@@ -38,6 +38,7 @@ _BAD_ANY = [
     1e-300,
     1e300,
     10**20,
+    2e6,
     2,
     3.0,
     True,
