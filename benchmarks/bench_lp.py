@@ -896,7 +896,7 @@ def report_md(res: dict[str, Any], header: str, body: str) -> str:
             "LP relaxation (no min-current repair) with HiGHS defaults (dual simplex), "
             "except that the library turns presolve off on separable LPs (only energy "
             "rows left: `LpModel.presolve`), on both paths' own terms: the direct path "
-            "as `method=\"lp\"` runs it, cvxpy -> HiGHS with cvxpy's defaults. Where the "
+            'as `method="lp"` runs it, cvxpy -> HiGHS with cvxpy\'s defaults. Where the '
             "site can only import, the direct model substitutes the import (no balance "
             "row); the cvxpy model keeps its `import_kw` and `export_kw` variables in every "
             "slot, for users' terms.",
