@@ -547,6 +547,13 @@ def test_stable_ids_and_overrides():
     assert e.value.paths == ["profile_ids"]
 
 
+@pytest.mark.parametrize("caps", [7, "A", [StationCapabilities()], {"cs1": 5}, {3: None}])
+def test_capabilities_of_the_wrong_type_are_named(caps):
+    with pytest.raises(InputError) as e:  # were AttributeErrors (or ignored)
+        build([ac("s1")], capabilities=caps)
+    assert e.value.paths == ["capabilities"]
+
+
 def test_input_problems_are_all_listed():
     bad_ac = ConnectorSchedule("cs1", 0, "s1", "t", False, 4, -1.0, 6.0, None, np.array([np.nan]))
     with pytest.raises(InputError) as err:

@@ -10,9 +10,9 @@ this test (and of its V2G and argument part) found a TypeError for each of:
 EVSE, ``Session.phases=3.0`` and a session's phases checked against an EVSE's phases
 given as a string; and a ``Node.station_id`` of NaN or a ``Session.transaction_id`` of
 True, that ``optimize`` accepted and ``Plan.to_ocpp`` then rejected; ``v2g_bids=False``,
-``V2GBid.sessions=7`` and ``profile_ids=7`` raised TypeErrors; and demand charges or bid
-penalties of 1e20 and more, or a site voltage of 1e-300, made HiGHS fail (now at most
-1e6, at least 1 V).
+``V2GBid.sessions=7`` and ``profile_ids=7`` raised TypeErrors, and ``capabilities=7`` an
+AttributeError; and demand charges or bid penalties of 1e20 and more, or a site voltage
+of 1e-300, made HiGHS fail (now at most 1e6, at least 1 V).
 """
 
 import dataclasses
@@ -105,7 +105,7 @@ def corrupted(draw):
         name = draw(st.sampled_from(["start", "horizon", "step", "time_limit_s", "v2g_bids"]))
         kw[name] = draw(st.sampled_from(_bad_values(kw.get(name))))
     elif key == "to_ocpp":
-        name = draw(st.sampled_from(["version", "profile_ids"]))
+        name = draw(st.sampled_from(["version", "profile_ids", "capabilities"]))
         export[name] = draw(st.sampled_from(_bad_values(None) + [{"tx:x": -1}, {"tx:x": True}]))
     else:
         obj = objs[key]

@@ -743,6 +743,15 @@ def _to_array(
     return np.maximum(arr, 0.0)
 
 
+def _capabilities_ok(capabilities: Any) -> bool:
+    if capabilities is None or isinstance(capabilities, StationCapabilities):
+        return True
+    return isinstance(capabilities, Mapping) and all(
+        isinstance(k, str) and (v is None or isinstance(v, StationCapabilities))
+        for k, v in capabilities.items()
+    )
+
+
 def _resolve_caps(
     capabilities: StationCapabilities | Mapping[str, StationCapabilities] | None,
     station_id: str,
@@ -868,6 +877,17 @@ def build_profiles(
                     f"The 'version' parameter of build_profiles must be one of "
                     f"{SUPPORTED_VERSIONS}. Got {version!r} instead.",
                     version,
+                )
+            ]
+        )
+    if not _capabilities_ok(capabilities):
+        raise InputError(
+            [
+                Problem(
+                    "capabilities",
+                    "must be a StationCapabilities or a mapping of station id to "
+                    f"StationCapabilities. Got {capabilities!r} instead.",
+                    capabilities,
                 )
             ]
         )
