@@ -20,6 +20,7 @@ __all__ = [
     "POLYGON_DIRECTIONS",
     "cells",
     "penalty_weight",
+    "paid_cells",
     "node_rows",
     "NodeRows",
     "RowBlock",
@@ -51,6 +52,13 @@ def cells(p: ProblemArrays):
     v_pos = np.full(p.n_sessions, -1)
     v_pos[v2g] = np.arange(len(v2g))
     return cs, ct, ds, dt, v2g, v_pos
+
+
+def paid_cells(p: ProblemArrays) -> np.ndarray | None:
+    """(S, T): cells of a session inside the window of a bid it belongs to (None: no bid)."""
+    if not len(p.bid_price_per_kwh):
+        return None
+    return (p.bid_members.T.astype(np.int64) @ p.bid_window.astype(np.int64)) > 0
 
 
 def penalty_weight(p: ProblemArrays) -> float:

@@ -23,7 +23,10 @@ to the minimum, per session, as many of its cells below it (largest first) as th
 energy can fill, so a session whose rates the optimum spread thinly (typical with
 quadratic terms) keeps its energy. If that is infeasible, the same without raising
 is tried, then lp.py's rule (``repair="zero"``: fix only the offending cells to 0 and
-re-solve until none is left). See :func:`solve_cvxpy`.
+re-solve until none is left). With V2G bids, where the relaxation meets a bid by
+charging and discharging one cell (the charge the larger side), the repair is run again
+from the relaxation keeping the discharge in the bids' windows, and the plan with the
+lower objective is kept, as in lp.py. See :func:`solve_cvxpy`.
 
 cvxpy is imported lazily (``pip install chargeplan[cvxpy]``). Models are solved with
 ``warm_start=False`` (cvxpy's warm start made HiGHS re-solves far slower) and bounds
@@ -46,7 +49,7 @@ from ..exceptions import ChargeplanWarning, SolverError
 from ..problem import ProblemArrays
 from ._formulation import SAFETY as _SAFETY
 from ._formulation import TIE_BREAK_PER_KWH as _TIE_BREAK_PER_KWH
-from ._formulation import cells, node_rows
+from ._formulation import cells, node_rows, paid_cells
 from ._formulation import penalty_weight as _penalty_weight
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -431,11 +434,14 @@ def _solve(
     return status, float(prob.value), float(t_solver)
 
 
-def _small_cells(model: CvxpyModel, c: np.ndarray, d: np.ndarray):
+def _small_cells(
+    model: CvxpyModel, c: np.ndarray, d: np.ndarray, keep_discharge: np.ndarray | None = None
+):
     """Charge and discharge cells that break the min-current rule (as lp.py).
 
     A cell breaks it when its rate is above 0 but below the minimum, or, for a cell that
-    both charges and discharges, on the smaller side.
+    both charges and discharges, on the smaller side (on the charge side where
+    ``keep_discharge``, (S, T) bool, is True).
 
     Returns
     -------
@@ -456,8 +462,11 @@ def _small_cells(model: CvxpyModel, c: np.ndarray, d: np.ndarray):
     both = ((c > tol) & (d > tol)).ravel()
     if both.any():
         flat_c, flat_d = c.ravel(), d.ravel()
-        mixed_c = np.isin(cs * p.n_slots + ct, np.flatnonzero(both & (flat_c < flat_d)))
-        mixed_d = np.isin(ds * p.n_slots + dtt, np.flatnonzero(both & (flat_c >= flat_d)))
+        drop_c = flat_c < flat_d  # keep the larger side ...
+        if keep_discharge is not None:
+            drop_c |= keep_discharge.ravel()  # ... or the discharge where told
+        mixed_c = np.isin(cs * p.n_slots + ct, np.flatnonzero(both & drop_c))
+        mixed_d = np.isin(ds * p.n_slots + dtt, np.flatnonzero(both & ~drop_c))
     return small_c | mixed_c, small_d | mixed_d, mixed_c, mixed_d
 
 
@@ -496,7 +505,15 @@ def _fix_constraints(model: CvxpyModel, off_c, off_d, lo_c=None, lo_d=None) -> l
     return out
 
 
-def _repair(model: CvxpyModel, c: np.ndarray, d: np.ndarray, resolve, mode: str, max_rounds: int):
+def _repair(
+    model: CvxpyModel,
+    c: np.ndarray,
+    d: np.ndarray,
+    resolve,
+    mode: str,
+    max_rounds: int,
+    keep_discharge: np.ndarray | None = None,
+):
     """Re-solve until every cell keeps the min-current rule; see :func:`solve_cvxpy`.
 
     Without ``lock`` (as lp.py) each round fixes to 0 the cells that break the rule;
@@ -523,7 +540,7 @@ def _repair(model: CvxpyModel, c: np.ndarray, d: np.ndarray, resolve, mode: str,
     fixed_d = np.zeros(len(ds), dtype=bool)
     n = 0
     for k in range(max_rounds + 1):
-        small_c, small_d, mixed_c, mixed_d = _small_cells(model, c, d)
+        small_c, small_d, mixed_c, mixed_d = _small_cells(model, c, d, keep_discharge)
         if not (small_c.any() or small_d.any()):
             return c, d, n
         if k == max_rounds:
@@ -602,7 +619,10 @@ def solve_cvxpy(
         returned plan, with the user's terms), ``relaxation_objective``,
         ``repaired_cells`` (cells that broke the rule), ``repair_rounds`` (successful
         re-solves), ``repair_strategy`` (``None`` when no repair was needed, else
-        ``"lock"``, ``"lock_no_promotion"`` or ``"zero"``), ``solver``,
+        ``"lock"``, ``"lock_no_promotion"`` or ``"zero"``), ``bid_repair``
+        (``None``; ``"kept_discharge"`` or ``"tried"`` where a bid-paid cell both
+        charged and discharged in the relaxation: the repair kept the discharge there,
+        or tried and the first repair was better), ``solver``,
         ``solve_time_s`` (solver time of all runs), ``build_time_s``, ``n_variables``,
         ``n_constraints``, ``customized`` and ``model`` (the solved
         :class:`CvxpyModel`, with the values of the last solve).
@@ -652,13 +672,15 @@ def solve_cvxpy(
         "repair_strategy": None,
     }
     if repair:
+        last_extra: list = []
 
         def resolve(extra: list) -> None:
-            nonlocal status, objective, t_solve
+            nonlocal status, objective, t_solve, last_extra
             status, objective, t2 = _solve(
                 model.cvxpy_problem(extra), solver, time_limit_s, solver_kwargs
             )
             t_solve += t2
+            last_extra = extra
             info["repair_rounds"] += 1
 
         relaxed = (c, d)
@@ -675,6 +697,33 @@ def solve_cvxpy(
                 raise SolverError(f"min-current repair failed: {err}", status=err.status) from err
         info["repaired_cells"] = n
         info["repair_strategy"] = strategy if info["repair_rounds"] else None
+        info["bid_repair"] = None
+        # As lp.py: where the relaxation meets a bid by charging and discharging one cell,
+        # with the charge the larger side, the repair keeps the charge and the bid is
+        # lost. Repair again from the relaxation keeping the discharge in paid cells
+        # (fixing only cells that break the rule, so the charge can move), keep the better.
+        paid = paid_cells(model.problem)
+        c0, d0 = relaxed
+        tol = 1e-7
+        if paid is not None and ((c0 > tol) & (d0 > tol) & paid & (c0 >= d0)).any():
+            kept = (c, d, n, objective, status, last_extra)
+            try:
+                c_b, d_b, n_b = _repair(
+                    model, c0, d0, resolve, "zero", max_repair_rounds, keep_discharge=paid
+                )
+            except SolverError:
+                better = False
+            else:
+                better = objective < kept[3] - 1e-9 * (1.0 + abs(kept[3]))
+            if better:
+                c, d, n = c_b, d_b, n_b
+                info["repaired_cells"] = n
+                info["repair_strategy"] = "zero"
+                info["bid_repair"] = "kept_discharge"
+            else:
+                resolve(kept[5])  # the model's values back to the plan kept
+                c, d = model.rates_kw()
+                info["bid_repair"] = "tried"
         info["status"] = status
     info["objective"] = objective
     info["solve_time_s"] = t_solve

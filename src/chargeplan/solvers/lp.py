@@ -68,7 +68,7 @@ from ..exceptions import SolverError
 from ..problem import ProblemArrays
 from ._formulation import SAFETY as _SAFETY
 from ._formulation import TIE_BREAK_PER_KWH as _TIE_BREAK_PER_KWH
-from ._formulation import cells, node_rows, penalty_weight
+from ._formulation import cells, node_rows, paid_cells, penalty_weight
 
 __all__ = ["solve_lp", "build_lp", "LpModel"]
 
@@ -604,13 +604,6 @@ def solve_lp(
     return c - d, info
 
 
-def _paid_cells(p: ProblemArrays) -> np.ndarray | None:
-    """(S, T): cells of a session inside the window of a bid it belongs to (None: no bid)."""
-    if not len(p.bid_price_per_kwh):
-        return None
-    return (p.bid_members.T.astype(np.int64) @ p.bid_window.astype(np.int64)) > 0
-
-
 def _repair_best(p: ProblemArrays, model: LpModel, h, c: np.ndarray, d: np.ndarray):
     """Repair the relaxation (:func:`_repair`); with bids, also the other way, keep the best.
 
@@ -624,7 +617,7 @@ def _repair_best(p: ProblemArrays, model: LpModel, h, c: np.ndarray, d: np.ndarr
     Returns ``(c, d, objective, cells fixed)``.
     """
     tol = 1e-7
-    paid = _paid_cells(p)
+    paid = paid_cells(p)
     c_a, d_a, n_a = _repair(p, model, h, c, d)
     obj_a = float(h.getInfo().objective_function_value)
     if paid is None or not ((c > tol) & (d > tol) & paid & (c >= d)).any():
