@@ -706,7 +706,7 @@ def solve_cvxpy(
         c0, d0 = relaxed
         tol = 1e-7
         if paid is not None and ((c0 > tol) & (d0 > tol) & paid & (c0 >= d0)).any():
-            kept = (c, d, n, objective, status, last_extra)
+            obj_a, extra_a = objective, last_extra
             try:
                 c_b, d_b, n_b = _repair(
                     model, c0, d0, resolve, "zero", max_repair_rounds, keep_discharge=paid
@@ -714,14 +714,14 @@ def solve_cvxpy(
             except SolverError:
                 better = False
             else:
-                better = objective < kept[3] - 1e-9 * (1.0 + abs(kept[3]))
+                better = objective < obj_a - 1e-9 * (1.0 + abs(obj_a))
             if better:
                 c, d, n = c_b, d_b, n_b
                 info["repaired_cells"] = n
                 info["repair_strategy"] = "zero"
                 info["bid_repair"] = "kept_discharge"
             else:
-                resolve(kept[5])  # the model's values back to the plan kept
+                resolve(extra_a)  # the model's values (and c, d) back to the first plan
                 c, d = model.rates_kw()
                 info["bid_repair"] = "tried"
         info["status"] = status
