@@ -70,6 +70,7 @@ import numpy as np
 import pandas as pd
 
 from chargeplan.exceptions import ChargeplanError, InputError, OcppExportWarning, Problem
+from chargeplan.validation import _is_int
 
 __all__ = [
     "SUPPORTED_VERSIONS",
@@ -570,10 +571,6 @@ def format_ocpp_datetime(timestamp: pd.Timestamp) -> str:
         raise ValueError(f"OCPP times need a tz-aware timestamp. Got naive {ts!r} instead.")
     ts = ts.tz_convert("UTC")
     return ts.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts.microsecond // 1000:03d}Z"
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool | np.bool_)
 
 
 def _is_json_int(x: Any) -> bool:

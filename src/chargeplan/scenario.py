@@ -50,6 +50,7 @@ import pandas as pd
 from .exceptions import InputError, Problem, Violation
 from .model import Evse, Forecast, Node, Session, Site, Tariff, V2GBid
 from .ocpp import StationCapabilities
+from .validation import _is_number as _is_real
 
 if TYPE_CHECKING:
     from .ocpp import ChargingProfileRequest
@@ -692,12 +693,6 @@ class _Writer:
                 continue
             out[f.name] = self.value(v)
         return out
-
-
-def _is_real(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
-        x, (bool, np.bool_)
-    )
 
 
 def _is_default(value: Any, default: Any) -> bool:

@@ -74,6 +74,7 @@ class _Collector:
 
 
 def _is_int(x: Any) -> bool:
+    """Tell whether x is an integer and not a bool (used by chargeplan.ocpp too)."""
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
@@ -391,11 +392,7 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
     _check_number(c, path, "Evse", "max_power_kw", e.max_power_kw)
     _check_number(c, path, "Evse", "voltage_v", e.voltage_v, lo=MIN_VOLTAGE_V)
     ok_min = _check_number(c, path, "Evse", "min_current_a", e.min_current_a, optional=False)
-    if (
-        not isinstance(e.connector_id, (int, np.integer))
-        or isinstance(e.connector_id, bool)
-        or e.connector_id < 1
-    ):
+    if not _is_int(e.connector_id) or e.connector_id < 1:
         c.param(path, "Evse", "connector_id", "an integer >= 1", e.connector_id)
     if e.station_id is not None and (not isinstance(e.station_id, str) or not e.station_id):
         c.param(path, "Evse", "station_id", "a non-empty string", e.station_id)
