@@ -642,6 +642,24 @@ def _check_bids(c: _Collector, bids: list[Any], session_ids: dict[str, int]) -> 
                     )
 
 
+def _add_overlap(
+    c: _Collector,
+    path: str,
+    first_id: str,
+    second_id: str,
+    evse_id: str,
+    arrival: pd.Timestamp,
+    departure: pd.Timestamp,
+) -> None:
+    """Report two sessions on one EVSE at once: the second arrives before the first leaves."""
+    c.add(
+        path,
+        f"Sessions {first_id!r} and {second_id!r} overlap on EVSE {evse_id!r}: "
+        f"arrival {arrival} is before departure {departure}.",
+        arrival,
+    )
+
+
 def check_session(site: Site, session: Any, others: Sequence[Session] = ()) -> None:
     """Check one session against a valid site and the sessions already planned.
 
@@ -676,13 +694,12 @@ def check_session(site: Site, session: Any, others: Sequence[Session] = ()) -> N
         for o in others:
             if o.evse == session.evse and o.id != session.id:
                 a, d = pd.Timestamp(o.arrival), pd.Timestamp(o.departure)
-                if w[0] < d and a < w[1]:
-                    c.add(
-                        f"{path}.arrival",
-                        f"Sessions {o.id!r} and {session.id!r} overlap on EVSE "
-                        f"{session.evse!r}: {w[0]} - {w[1]} meets {a} - {d}.",
-                        w[0],
-                    )
+                if not (w[0] < d and a < w[1]):
+                    continue
+                if a <= w[0]:  # the other one arrived first
+                    _add_overlap(c, f"{path}.arrival", o.id, session.id, session.evse, w[0], d)
+                else:
+                    _add_overlap(c, f"{path}.arrival", session.id, o.id, session.evse, a, w[1])
     if c.problems:
         raise InputError(c.problems)
 
@@ -788,12 +805,8 @@ def validate(
         ws.sort(key=lambda x: (x[0], x[2]))
         for (_a0, d0, i0), (a1, _d1, i1) in zip(ws, ws[1:], strict=False):
             if a1 < d0:
-                c.add(
-                    f"{_label('sessions', i1, sessions[i1])}.arrival",
-                    f"Sessions {sessions[i0].id!r} and {sessions[i1].id!r} overlap on EVSE "
-                    f"{evse_id!r}: arrival {a1} is before departure {d0}.",
-                    a1,
-                )
+                path = f"{_label('sessions', i1, sessions[i1])}.arrival"
+                _add_overlap(c, path, sessions[i0].id, sessions[i1].id, evse_id, a1, d0)
     del evse_idx
 
     if tariff is not None:
