@@ -303,7 +303,9 @@ def _full_ranges(N, T):
 
 
 @njit(cache=True)
-def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, open_row, seq):
+def _node_checks(
+    coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, open_row, seq, book_all=True
+):
     """Each session's node rows, laid out flat for the hot loops (``chk``).
 
     Session s has entries ``cs[s]..ce[s]``, for the nodes of its path that are
@@ -315,7 +317,8 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
       linearly; the capacity of slot t sits at ``cbase + 4 t`` of the flattened
       compact capacity layout (:func:`_gather_cap`);
     * ``cm[s]..cp[s]``: the current rows of phasor lines, booked but not checked
-      (their limit is checked on the exact phasor);
+      (their limit is checked on the exact phasor); only with ``book_all``, for callers
+      that return the capacity left (no pass reads these rows);
     * ``cp[s]..ce[s]``: the phasor nodes: row ``cbase`` of the phasor arrays
       (:class:`PhasorState`), and in ``pa`` (m, 3) the session's line-current phasor
       per kW on each phasor line of the node (0 on the others).
@@ -339,7 +342,8 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
                 break
             if nlo[n] <= nhi[n]:
                 for k in range(n_rows[s]):
-                    if not open_row[n, rows[s, k]]:
+                    r = rows[s, k]
+                    if not open_row[n, r] and (book_all or not (r < 3 and phasor_line[n, r])):
                         m += 1
                 if pidx[n] >= 0:
                     m += 1
@@ -360,6 +364,8 @@ def _node_checks(coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, n
         for part in range(3):
             if part == 1:
                 cm[s] = i
+                if not book_all:
+                    continue
             elif part == 2:
                 cp[s] = i
             for d in range(D - 1, -1, -1):
@@ -1403,7 +1409,11 @@ def site_energy_cost(problem: ProblemArrays, power_kw: np.ndarray) -> float:
 
 
 def _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, open_row, order):
-    """:func:`_node_checks` for a problem and its :class:`PhasorState`."""
+    """:func:`_node_checks` for a problem and its :class:`PhasorState`, for the passes only.
+
+    The current rows of phasor lines are left out: the passes check those lines on the
+    exact phasor and never read the rows, and the capacity is not returned.
+    """
     return _node_checks(
         problem.coef,
         rows,
@@ -1417,6 +1427,7 @@ def _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, open_row, order):
         noff,
         open_row,
         order,
+        False,  # the passes never read the unchecked rows, nor return the capacity
     )
 
 
