@@ -11,6 +11,7 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 import chargeplan as cp
@@ -363,3 +364,89 @@ def test_stopped_pass_on_a_congested_site():
     # same), which after the improvement is no dearer: both paths keep it
     assert small["ordering"] == "edf_asap"
     assert np.array_equal(p, p_small)
+
+
+def _memo_site_problem(seed, n=12):
+    """A root at its limit most of the time, with line-to-line EVSEs: a phasor root."""
+    kinds = [dict(), dict(phases=1, phase="L1"), dict(phases=1, phase="L1-L2")]
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=60.0), cp.Node("f1", parent="grid", limit_a=40.0)],
+        evses=[
+            cp.Evse(f"e{j}", parent="f1" if j % 2 else "grid", max_current_a=32.0, **kinds[j % 3])
+            for j in range(n)
+        ],
+    )
+    start = pd.Timestamp("2024-03-04 00:00", tz="Europe/Amsterdam")
+    rng = np.random.default_rng(seed)
+    sessions = [
+        cp.Session(
+            f"s{j}",
+            evse=f"e{j}",
+            arrival=start + pd.Timedelta(hours=float(rng.uniform(0, 5))),
+            departure=start + pd.Timedelta(hours=float(rng.uniform(7, 12))),
+            energy_kwh=float(rng.uniform(10, 40)),
+        )
+        for j in range(n)
+    ]
+    prices = pd.Series(rng.uniform(0.1, 0.4, 12), index=pd.date_range(start, periods=12, freq="1h"))
+    tariff = cp.Tariff(import_price_per_kwh=prices)
+    grid = cp.validate(site, sessions, start=start, horizon="12h", step="15min", tariff=tariff)
+    return build_problem(site, sessions, grid, tariff)
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_root_memo_skips_only_cells_without_room(seed):
+    """The root memo changes no rate of the fill or the improvement pass, and is used.
+
+    Both kernels run twice from the same state, with the memo and with one that never
+    skips (``_no_memo``); the memo must have noted blocked slots (else this test would
+    not exercise it) and the plans must be equal bit for bit. On these seeds a memo
+    that ignored later bookings (a stamp kept after capacity was given back) would
+    change the improvement pass's moves.
+    """
+    problem = _memo_site_problem(seed)
+    T = problem.n_slots
+    ph = g.PhasorState(problem)
+    assert ph.pidx[problem.root] >= 0  # the root is checked on its phasors
+    window, b0, C, present, pmax, avail_h, peak, floor_s, _ = g._session_stats(
+        problem.present, problem.pmax_kw, problem.energy_kwh, problem.priority, problem.grid.step_h
+    )
+    edf, _ = g._orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T, False)
+    rows, n_rows = g._session_rows(problem.coef)
+    cap_min = problem.cap.min(axis=2)
+    nlo, nhi, noff, total = g._active_ranges(
+        pmax, window, b0, problem.coef, rows, n_rows, problem.path, cap_min,
+        problem.phasor_line, ph.pidx, ph.plim, ph.pz, problem.acoef,
+    )  # fmt: skip
+    chk = g._problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
+    memo = g._root_memo(chk, problem.root, ph.pidx, T)
+    assert sorted(set(memo[0])) == [0, 1, 2]  # three wirings: three classes
+    S = problem.n_sessions
+    cheap = np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh)
+    slots = np.argsort(problem.price_import_per_kwh, kind="stable").astype(np.int64)
+    plans = []
+    for blk in (memo, g._no_memo(S, T)):
+        p = np.zeros(C)
+        cap = g._gather_cap(problem.cap, nlo, nhi, noff, total)
+        pz = ph.pz.copy()
+        in_time = np.arange(T, dtype=np.int64)
+        g._fill(
+            edf, in_time, np.ones(T, dtype=np.int64), True, present, pmax, problem.pmin_kw,
+            problem.energy_kwh, chk, cap, problem.pv_surplus_kw.copy(), problem.grid.step_h,
+            p, np.zeros(C), ph.plim, pz, window, b0, floor_s, problem.priority, np.inf, blk,
+        )  # fmt: skip
+        filled = p.copy()
+        stamped_by_fill = (blk[1] >= 0).sum()
+        usage = (g._from_ragged(p, window, b0, T) * problem.present).sum(axis=0)
+        moves = 0
+        for _ in range(g.IMPROVE_SWEEPS):  # later sweeps use slots earlier ones freed
+            moved = g._improve(
+                edf, slots, problem.price_import_per_kwh, cheap, problem.pv_surplus_kw, usage,
+                present, pmax, problem.pmin_kw, chk, cap, ph.plim, pz, p, window, b0, blk,
+            )  # fmt: skip
+            moves += moved
+        plans.append((filled, p, moves, stamped_by_fill, (blk[1] >= 0).sum()))
+    (fill_a, p_a, moves_a, by_fill, by_both), (fill_b, p_b, moves_b, _, none) = plans
+    assert by_fill > 0 and by_both > by_fill and none == 0
+    assert moves_a == moves_b > 0
+    assert np.array_equal(fill_a, fill_b) and np.array_equal(p_a, p_b)

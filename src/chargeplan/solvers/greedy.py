@@ -33,7 +33,9 @@ Everything is deterministic: the same input gives the same output bit for bit.
 Layout: each session's checks (the node rows it loads, and its phasor nodes) are
 flat arrays laid out in the order the passes take the sessions; nodes and slots that
 cannot bind are left out (:func:`_active_ranges`, :func:`_node_checks`). The plan is
-held only over each session's presence window, windows laid end to end.
+held only over each session's presence window, windows laid end to end. Slots where
+the root was found to leave no room for a kind of wiring are remembered until the
+root's load there changes, so later sessions wired alike skip them (:func:`_root_memo`).
 
 Cold start: the kernels are compiled with ``cache=True``. The first call in a fresh
 environment compiles them (11-15 s on a 2-core machine); later processes load the
@@ -407,19 +409,101 @@ def _node_checks(
 # its entries (see _node_checks) against its residual capacity, then, if a phasor node
 # is on the path, the exact bound of _phasor_bound. (Written out in the loops: passing
 # the arrays to an inlined helper made numba count references on every call, which
-# cost a third of the fill's time.) The current rows of phasor lines are booked but
-# not checked: they do not bound the phasor once a row was clipped at 0 (base load or
-# an LP plan above the sum-of-magnitudes bound) and capacity is then given back.
+# cost a third of the fill's time.) The current rows of phasor lines are not checked
+# (booked only by the public kernels, which return the capacity): they do not bound the
+# phasor once a row was clipped at 0 (base load or an LP plan above the
+# sum-of-magnitudes bound) and capacity is then given back.
 
 
 @njit(cache=True, inline="always")
-def _phasor_bound(s, t, h, i0, i1, clo, chi, cbase, pa, plim, pz):
-    """Lower ``h`` to the exact line-current bound of the phasor entries ``i0..i1``.
+def _apply(s, t, x, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz):
+    """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
+    for i in range(cs[s], cp[s]):
+        if clo[i] <= t and t <= chi[i]:
+            cap[cbase[i] + 4 * t] -= ccoef[i] * x
+    for i in range(cp[s], ce[s]):
+        if clo[i] <= t and t <= chi[i]:
+            k = cbase[i]
+            for line in range(3):
+                a = pa[i, line]
+                if a != 0.0:
+                    for v in range(2):
+                        pz[k, v, line, t] += x * a
+
+
+# The root memo: most cells the passes find without room are blocked at the root, on
+# its phasor (the root is at its limit in over half of the slots of a congested site,
+# and every session's path ends there). The root's bound for a session depends only on
+# the root's phasors and limits in the slot and on the session's phasor per kW there,
+# which many sessions share (same line(s) and kind of wiring: their "class"). When
+# that bound is found to leave no room (<= _TOL), the slot's booking count is noted
+# for the class; until something is booked on the root in that slot again, cells of
+# that class skip the whole headroom computation. The skip is exact: such a cell is
+# skipped by the full computation too (its headroom is at most the root's bound).
+
+
+@njit(cache=True)
+def _root_memo(chk, root, pidx, T, max_classes=32):
+    """Fresh root memo ``(rcls, rstamp, rver)`` for the passes of :func:`_fill`/:func:`_improve`.
+
+    ``rcls`` (S,): each session's class (sessions whose first phasor entry is the root,
+    with the same phasor per kW on each of its lines), -1 for none (no root phasor
+    entry, or more than ``max_classes`` classes); ``rstamp`` (classes, T): the booking
+    count of the slot when the root was found to leave no room for the class (-1: not
+    known); ``rver`` (T,): bookings so far on the root per slot.
+    """
+    cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
+    S = cs.shape[0]
+    rcls = np.full(S, -1, dtype=np.int64)
+    reps = np.empty((max_classes, 3), dtype=np.complex128)
+    n_cls = 0
+    if pidx[root] >= 0:
+        for s in range(S):
+            i = cp[s]
+            if i >= ce[s] or cnr[i, 0] != root:
+                continue
+            if pa[i, 0] == 0.0 and pa[i, 1] == 0.0 and pa[i, 2] == 0.0:
+                continue
+            c = -1
+            for j in range(n_cls):
+                if reps[j, 0] == pa[i, 0] and reps[j, 1] == pa[i, 1] and reps[j, 2] == pa[i, 2]:
+                    c = j
+                    break
+            if c < 0:
+                if n_cls == max_classes:
+                    rcls[:] = -1
+                    n_cls = 0
+                    break
+                c = n_cls
+                for line in range(3):
+                    reps[c, line] = pa[i, line]
+                n_cls += 1
+            rcls[s] = c
+    return rcls, np.full((max(n_cls, 1), T), -1, dtype=np.int64), np.zeros(T, dtype=np.int64)
+
+
+@njit(cache=True)
+def _no_memo(S, T):
+    """Return a root memo that never skips (for callers without the passes' buffers)."""
+    return (
+        np.full(S, -1, dtype=np.int64),
+        np.full((1, T), -1, dtype=np.int64),
+        np.zeros(T, dtype=np.int64),
+    )
+
+
+@njit(cache=True, inline="always")
+def _phasor_bound(s, t, h, i0, i1, clo, chi, cbase, pa, plim, pz, blk):
+    """Lower ``h`` (> ``_TOL`` on entry) to the exact line-current bound of entries ``i0..i1``.
 
     On every phasor line of those nodes (both base-load variants), the largest x with
-    ``|z + x a| <= limit``, where z is the line's phasor and a the session's per kW.
-    Returns 0 as soon as a line is already above its limit.
+    ``|z + x a| <= limit``, where z is the line's phasor and a the session's per kW
+    (0 when a line is already above its limit). Returns as soon as the bound is at most
+    ``_TOL`` (the cell has no room), noting it in the root memo ``blk`` when the root
+    (the first entry, for sessions of a class) alone leaves no room.
     """
+    rcls, rstamp, rver = blk
+    c = rcls[s]
     for i in range(i0, i1):
         if t < clo[i] or t > chi[i]:
             continue
@@ -437,28 +521,19 @@ def _phasor_bound(s, t, h, i0, i1, clo, chi, cbase, pa, plim, pz):
                     break  # same phasor as variant 0: same bound
                 zz = z.real * z.real + z.imag * z.imag
                 if zz > ll:
-                    return 0.0
+                    h = 0.0
+                    break
                 b = z.real * a.real + z.imag * a.imag  # Re(z conj(a))
                 q = (-b + np.sqrt(max(b * b - aa * (zz - ll), 0.0))) / aa
                 if q < h:
                     h = q
+        if h <= _TOL:
+            # h was above _TOL on entry: if this is the root (the first entry), its
+            # own bound leaves no room
+            if i == i0 and c >= 0:
+                rstamp[c, t] = rver[t]
+            return h
     return h
-
-
-@njit(cache=True, inline="always")
-def _apply(s, t, x, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz):
-    """Book rate x (kW, may be negative to release) of session s in slot t on its path."""
-    for i in range(cs[s], cp[s]):
-        if clo[i] <= t and t <= chi[i]:
-            cap[cbase[i] + 4 * t] -= ccoef[i] * x
-    for i in range(cp[s], ce[s]):
-        if clo[i] <= t and t <= chi[i]:
-            k = cbase[i]
-            for line in range(3):
-                a = pa[i, line]
-                if a != 0.0:
-                    for v in range(2):
-                        pz[k, v, line, t] += x * a
 
 
 @njit(cache=True)
@@ -519,6 +594,7 @@ def _fill(
     floor_s,
     priority,
     stop_excess,
+    blk,
 ):
     """Run one pass of :func:`greedy_fill` in place on ``p``, ``cap``, ``surplus``, ``pz``.
 
@@ -542,6 +618,7 @@ def _fill(
     K = sub_t.shape[0]
     loc = np.empty(K, dtype=np.int64)
     cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
+    rcls, rstamp, rver = blk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
     excess_total = 0.0
     for oi in range(S):
@@ -571,6 +648,9 @@ def _fill(
                 continue
             h = room
             if c_lo <= t <= c_hi:
+                c = rcls[s]
+                if c >= 0 and rstamp[c, t] == rver[t]:
+                    continue  # the root has no room for this session's phasor (memo)
                 for i in range(cs[s], cm[s]):
                     if clo[i] <= t and t <= chi[i]:
                         q = cap[cbase[i] + 4 * t] / ccoef[i]
@@ -579,7 +659,7 @@ def _fill(
                 # phasor nodes: not needed where the rows already leave less than the
                 # minimum the cell needs (it is skipped then: the bound only lowers h)
                 if h > _TOL and h >= pmin[s] - p[i0 + t] - _TOL and cp[s] < ce[s]:
-                    h = _phasor_bound(s, t, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz)
+                    h = _phasor_bound(s, t, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz, blk)
             if h <= _TOL:
                 continue
             x = h
@@ -622,12 +702,14 @@ def _fill(
                     p[i0 + tt] -= d
                     if c_lo <= tt <= c_hi:
                         _apply(s, tt, -d, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                        rver[tt] += 1
                     excess -= d * ft
                     rem += d * ft
                 x = need
             p[i0 + t] += x
             if c_lo <= t <= c_hi:
                 _apply(s, t, x, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                rver[t] += 1
             used = x if x < surplus[t] else surplus[t]
             surplus[t] -= used
             rem -= x * f * dt_h
@@ -768,6 +850,7 @@ def greedy_fill(
         np.zeros(S),
         np.ones(S),
         np.inf,
+        _no_memo(S, T),
     )
     for n in range(N):
         for t in range(T):
@@ -794,17 +877,20 @@ def _improve(
     p,
     window,
     b0,
+    blk,
 ):
     """Run :func:`improve_cost` with precomputed node checks, ranges and windows.
 
     Returns the number of moves made.
 
-    ``present``, ``pmax``, ``p`` are ragged and ``cap`` compact, as for :func:`_fill`.
+    ``present``, ``pmax``, ``p`` are ragged and ``cap`` compact, and ``blk`` the root's
+    memo, as for :func:`_fill`.
     """
     S = order.shape[0]
     T = slots.shape[0]
     loc = np.empty(T, dtype=np.int64)
     cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
+    rcls, rstamp, rver = blk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
     moves = 0
     for oi in range(S):
@@ -817,6 +903,8 @@ def _improve(
         # A move needs a slot with energy priced above a slot with room. If even the
         # cheapest slot with room is no cheaper than the dearest slot with energy, the
         # walk below only moves its pointers (prices stay as they are): skip it.
+        # Slots the root memo marks as blocked for the session have no room either.
+        c = rcls[s]
         lo_min = np.inf
         hi_max = -np.inf
         for t in range(t_first, t_last + 1):
@@ -828,7 +916,7 @@ def _improve(
                 ph_ = price_imp[t] if from_grid else price_exp[t]
                 if not (ph_ <= hi_max):  # NaN sticks: no skip then
                     hi_max = ph_
-            if pmax[i0 + t] - p[i0 + t] > _TOL:
+            if pmax[i0 + t] - p[i0 + t] > _TOL and not (c >= 0 and rstamp[c, t] == rver[t]):
                 left = surplus[t] - usage[t]
                 pl_ = price_exp[t] if left > _TOL else price_imp[t]
                 if not (pl_ >= lo_min):
@@ -868,13 +956,16 @@ def _improve(
                 continue
             h = room
             if c_lo <= t_lo <= c_hi:
+                if c >= 0 and rstamp[c, t_lo] == rver[t_lo]:
+                    lo += 1  # the root has no room for this session's phasor (memo)
+                    continue
                 for i in range(cs[s], cm[s]):
                     if clo[i] <= t_lo and t_lo <= chi[i]:
                         q = cap[cbase[i] + 4 * t_lo] / ccoef[i]
                         if q < h:
                             h = q
                 if h > _TOL and (p[i0 + t_lo] > _TOL or h >= pmin[s] - _TOL) and cp[s] < ce[s]:
-                    h = _phasor_bound(s, t_lo, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz)
+                    h = _phasor_bound(s, t_lo, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz, blk)
             if left > _TOL and h > left / f_lo:
                 h = left / f_lo  # only the surplus left is cheap
             if h <= _TOL or (p[i0 + t_lo] <= _TOL and h < pmin[s] - _TOL):
@@ -903,9 +994,11 @@ def _improve(
                 p[i0 + t_hi] = 0.0
             if c_lo <= t_hi <= c_hi:
                 _apply(s, t_hi, -dx, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                rver[t_hi] += 1
             p[i0 + t_lo] += x
             if c_lo <= t_lo <= c_hi:
                 _apply(s, t_lo, x, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                rver[t_lo] += 1
             usage[t_hi] -= dx * f_hi
             usage[t_lo] += x * f_lo
             moves += 1
@@ -978,6 +1071,7 @@ def improve_cost(
         pc,
         window,
         b0,
+        _no_memo(p.shape[0], T),
     )
     for n in range(N):
         for t in range(T):
@@ -1497,6 +1591,7 @@ def solve_greedy(
         problem.acoef,
     )
     chk = _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
+    rcls, _, _ = memo0 = _root_memo(chk, problem.root, ph.pidx, T)
     # work buffers, allocated when needed: the pass running and the best pass so far
     cur = None
     fresh = False  # cur holds the state a pass starts from
@@ -1508,12 +1603,15 @@ def solve_greedy(
             continue
         if cur is None:
             cur = (np.empty(C), np.empty((total, 4)), np.empty_like(ph.pz), np.empty(T))
-        p, cap, pz, usage = cur
+            cur += ((rcls, np.empty_like(memo0[1]), np.empty_like(memo0[2])),)
+        p, cap, pz, usage, memo = cur
         if not fresh:
             p.fill(0.0)
             _gather_cap_into(cap, problem.cap, nlo, nhi, noff)
             np.copyto(pz, ph.pz)
         fresh = False
+        memo[1].fill(-1)  # the memo holds for the state it was taken on only
+        memo[2].fill(0)
         np.copyto(surplus, problem.pv_surplus_kw)
         n_done = _fill(
             order,
@@ -1537,6 +1635,7 @@ def solve_greedy(
             floor_s,
             problem.priority,
             np.inf if thorough or name != "edf" else _STOP_EXCESS_KWH,
+            memo,
         )
         if n_done >= 0:
             info["orderings"][name] = {"stopped": True}
@@ -1565,7 +1664,7 @@ def solve_greedy(
         if unmet <= floor_unmet + 1e-6:
             break  # no ordering can deliver more: keep this price-ordered pass
     assert best is not None
-    name, unmet, cost, (p, cap, pz, usage), order = best
+    name, unmet, cost, (p, cap, pz, usage, memo), order = best
     # local improvement of the plan kept: move energy to cheaper slots with room (the
     # fill left exactly that capacity and those phasors on the nodes it checks)
     cheap = np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh)
@@ -1596,6 +1695,7 @@ def solve_greedy(
             p,
             window,
             b0,
+            memo,
         )
         moves += moved
         if not moved:
@@ -1716,5 +1816,6 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
         np.zeros(S),
         np.ones(S),
         np.inf,
+        _no_memo(S, T),
     )
     return _from_ragged(p, window, b0, T)
