@@ -200,6 +200,19 @@ def test_numpy_sums_are_reproduced_bit_for_bit():
             assert g._np_sum(a) == a.sum()
 
 
+def test_cap_min_equals_numpy_min():
+    rng = np.random.default_rng(5)
+    cap = rng.uniform(-5.0, 300.0, (40, 4, 96))
+    cap[3] = np.inf  # a node without limits
+    cap[4, 1, 50] = -0.0
+    cap[5, 2, 7] = np.nan  # NaN propagates, as in numpy
+    cap[6, 0, :] = np.nan
+    cap[7, 3, 95] = -np.inf
+    got, want = g._cap_min(cap), cap.min(axis=2)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.isnan(got[5, 2]) and not np.isnan(got[5, 1])
+
+
 def test_lexorder_equals_numpy_lexsort():
     rng = np.random.default_rng(11)
     for n in (0, 1, 2, 50, 999, 5000):

@@ -170,7 +170,7 @@ def _active_ranges(
     node against the lowest capacity over the horizon (linear rows), and against the
     lowest phasor limit minus the largest phasor already there (phasor lines, with
     ``|sum z| <= sum |z|``), so it is conservative. ``cap_min`` (N, 4) is the capacity
-    (N, 4, T) at its lowest over the slots (``cap.min(axis=2)``).
+    (N, 4, T) at its lowest over the slots (:func:`_cap_min`).
 
     Returns ``lo, hi, off, total``: node n is checked in slots ``lo[n]..hi[n]`` (the
     hull of the slots where it may bind; empty when ``lo > hi``), and its capacity in
@@ -537,6 +537,27 @@ def _phasor_bound(s, t, h, i0, i1, clo, chi, cbase, pa, plim, pz, blk):
                 rstamp[c, t] = rver[t]
             return h
     return h
+
+
+@njit(cache=True)
+def _cap_min(cap):
+    """Lowest capacity of each row over the slots: ``cap.min(axis=2)`` of (N, 4, T).
+
+    A third faster than numpy's reduction over the short last axis (it vectorises). A
+    row with a NaN gives NaN, as in numpy.
+    """
+    N, R, T = cap.shape
+    out = np.empty((N, R))
+    for n in range(N):
+        for r in range(R):
+            m = np.inf
+            nan = 0  # min() skips a NaN: flag it apart (without a branch)
+            for t in range(T):
+                x = cap[n, r, t]
+                m = min(m, x)
+                nan |= np.int64(x != x)
+            out[n, r] = m if nan == 0 else np.nan
+    return out
 
 
 @njit(cache=True)
@@ -1575,7 +1596,7 @@ def solve_greedy(
         ("edf_asap", edf, np.arange(T, dtype=np.int64), np.ones(T, dtype=np.int64), True),
     ]
     rows, n_rows = _session_rows(problem.coef)
-    cap_min = problem.cap.min(axis=2)
+    cap_min = _cap_min(problem.cap)
     # nodes that can bind in each slot (every session at its maximum everywhere at once);
     # the fill and the improvement pass neither check nor book the others
     nlo, nhi, noff, total = _active_ranges(
@@ -1775,7 +1796,7 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     T = problem.n_slots
     # windows also cover the cells p_init uses, so the plan is 0 outside them
     window, b0, C = _windows(problem.present, p_init)
-    cap_min = cap.min(axis=2)
+    cap_min = _cap_min(cap)
     # what each session can still add bounds the load the fill can put on a node
     nlo, nhi, noff, total = _active_ranges(
         _to_ragged(pmax - p_init, window, b0, C),
