@@ -38,7 +38,7 @@ the root was found to leave no room for a kind of wiring are remembered until th
 root's load there changes, so later sessions wired alike skip them (:func:`_root_memo`).
 
 Cold start: the kernels are compiled with ``cache=True``. The first call in a fresh
-environment compiles them (11-15 s on a 2-core machine); later processes load the
+environment compiles them (11-16 s on a 2-core machine); later processes load the
 cache (about 0.4 s). See ``benchmarks/README.md`` for measured figures.
 """
 
