@@ -287,6 +287,29 @@ def test_fast_fill_from_equals_plain_kernel(scenario):
     assert np.array_equal(g.fill_from(problem, half), reference_fill_from(problem, half))
 
 
+def _twelve_hours(site, rng, arrive_h, leave_h, kwh):
+    """Problem of one session per EVSE over 12 h of 15-min slots, random hourly prices.
+
+    EV j arrives in the first ``arrive_h`` hours, leaves after ``leave_h`` hours (before
+    the end) and asks 10 to ``kwh`` kWh.
+    """
+    start = pd.Timestamp("2024-03-04 00:00", tz="Europe/Amsterdam")
+    sessions = [
+        cp.Session(
+            f"s{j}",
+            evse=evse.id,
+            arrival=start + pd.Timedelta(hours=float(rng.uniform(0, arrive_h))),
+            departure=start + pd.Timedelta(hours=float(rng.uniform(leave_h, 12))),
+            energy_kwh=float(rng.uniform(10, kwh)),
+        )
+        for j, evse in enumerate(site.evses)
+    ]
+    prices = pd.Series(rng.uniform(0.1, 0.4, 12), index=pd.date_range(start, periods=12, freq="1h"))
+    tariff = cp.Tariff(import_price_per_kwh=prices)
+    grid = cp.validate(site, sessions, start=start, horizon="12h", step="15min", tariff=tariff)
+    return build_problem(site, sessions, grid, tariff)
+
+
 def test_congested_site_skips_most_chargers_and_keeps_the_plan():
     # 40 EVSEs in pairs behind 20 chargers, 2 of them tight; a root that binds
     chargers = [
@@ -296,22 +319,7 @@ def test_congested_site_skips_most_chargers_and_keeps_the_plan():
         nodes=[cp.Node("grid", limit_a=150.0), *chargers],
         evses=[cp.Evse(f"e{j}", parent=f"c{j // 2}", max_current_a=32.0) for j in range(40)],
     )
-    start = pd.Timestamp("2024-03-04 00:00", tz="Europe/Amsterdam")
-    rng = np.random.default_rng(3)
-    sessions = [
-        cp.Session(
-            f"s{j}",
-            evse=f"e{j}",
-            arrival=start + pd.Timedelta(hours=float(rng.uniform(0, 6))),
-            departure=start + pd.Timedelta(hours=float(rng.uniform(8, 12))),
-            energy_kwh=float(rng.uniform(10, 60)),
-        )
-        for j in range(40)
-    ]
-    prices = pd.Series(rng.uniform(0.1, 0.4, 12), index=pd.date_range(start, periods=12, freq="1h"))
-    tariff = cp.Tariff(import_price_per_kwh=prices)
-    grid = cp.validate(site, sessions, start=start, horizon="12h", step="15min", tariff=tariff)
-    problem = build_problem(site, sessions, grid, tariff)
+    problem = _twelve_hours(site, np.random.default_rng(3), arrive_h=6, leave_h=8, kwh=60)
     active = active_mask(problem, problem.pmax_kw)
     idx = {n: i for i, n in enumerate(problem.node_ids)}
     assert active[idx["grid"]].any()  # the root binds
@@ -389,22 +397,7 @@ def _memo_site_problem(seed, n=12):
             for j in range(n)
         ],
     )
-    start = pd.Timestamp("2024-03-04 00:00", tz="Europe/Amsterdam")
-    rng = np.random.default_rng(seed)
-    sessions = [
-        cp.Session(
-            f"s{j}",
-            evse=f"e{j}",
-            arrival=start + pd.Timedelta(hours=float(rng.uniform(0, 5))),
-            departure=start + pd.Timedelta(hours=float(rng.uniform(7, 12))),
-            energy_kwh=float(rng.uniform(10, 40)),
-        )
-        for j in range(n)
-    ]
-    prices = pd.Series(rng.uniform(0.1, 0.4, 12), index=pd.date_range(start, periods=12, freq="1h"))
-    tariff = cp.Tariff(import_price_per_kwh=prices)
-    grid = cp.validate(site, sessions, start=start, horizon="12h", step="15min", tariff=tariff)
-    return build_problem(site, sessions, grid, tariff)
+    return _twelve_hours(site, np.random.default_rng(seed), arrive_h=5, leave_h=7, kwh=40)
 
 
 @pytest.mark.parametrize("seed", [6, 7])
