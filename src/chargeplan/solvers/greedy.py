@@ -560,20 +560,6 @@ def _cap_min(cap):
     return out
 
 
-@njit(cache=True)
-def _open_rows(cap):
-    """(N, 4) bool: rows whose capacity (N, 4, T) is +inf in every slot."""
-    N, R, T = cap.shape
-    out = np.ones((N, R), dtype=np.bool_)
-    for n in range(N):
-        for r in range(R):
-            for t in range(T):
-                if not (cap[n, r, t] == np.inf):
-                    out[n, r] = False
-                    break
-    return out
-
-
 @njit(cache=True, inline="always")
 def _window_slots(loc, sub_t, in_time_order, t_first, t_last):
     """Positions k of ``sub_t`` whose slot lies in ``t_first..t_last``, in order.
@@ -848,7 +834,18 @@ def greedy_fill(
     nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is returned
     capc = _gather_cap(cap, nlo, nhi, noff, total)
     chk = _node_checks(
-        coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, _open_rows(cap), order
+        coef,
+        rows,
+        n_rows,
+        path,
+        phasor_line,
+        pidx,
+        acoef,
+        nlo,
+        nhi,
+        noff,
+        _cap_min(cap) == np.inf,
+        order,
     )
     window, b0, C = _full_windows(S, T)
     p = _to_ragged(p_init, window, b0, C)
@@ -1074,7 +1071,18 @@ def improve_cost(
     nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is updated
     capc = _gather_cap(cap, nlo, nhi, noff, total)
     chk = _node_checks(
-        coef, rows, n_rows, path, phasor_line, pidx, acoef, nlo, nhi, noff, _open_rows(cap), order
+        coef,
+        rows,
+        n_rows,
+        path,
+        phasor_line,
+        pidx,
+        acoef,
+        nlo,
+        nhi,
+        noff,
+        _cap_min(cap) == np.inf,
+        order,
     )
     window, b0, C = _full_windows(p.shape[0], T)
     pc = _to_ragged(p, window, b0, C)
@@ -1615,7 +1623,7 @@ def solve_greedy(
         problem.acoef,
     )
     chk = _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
-    rcls, _, _ = memo0 = _root_memo(chk, problem.root, ph.pidx, T)
+    memo0 = _root_memo(chk, problem.root, ph.pidx, T)  # each buffer set gets its own stamps
     # work buffers, allocated when needed: the pass running and the best pass so far
     cur = None
     fresh = False  # cur holds the state a pass starts from
@@ -1627,7 +1635,7 @@ def solve_greedy(
             continue
         if cur is None:
             cur = (np.empty(C), np.empty((total, 4)), np.empty_like(ph.pz), np.empty(T))
-            cur += ((rcls, np.empty_like(memo0[1]), np.empty_like(memo0[2])),)
+            cur += ((memo0[0], np.empty_like(memo0[1]), np.empty_like(memo0[2])),)
         p, cap, pz, usage, memo = cur
         if not fresh:
             p.fill(0.0)
