@@ -763,6 +763,33 @@ def _undo_pass(order, n_done, window, b0, p, cap, cap_src, chk, pz, pz_src):
 
 
 @njit(cache=True)
+def _full_checks(cap, coef, path, phasor_line, pidx, acoef, order):
+    """Compact capacity and session entries that check and book every node in every slot.
+
+    For the public kernels (:func:`greedy_fill`, :func:`improve_cost`), which return the
+    capacity left: row ``n * T + t`` of the compact capacity is node n in slot t.
+    """
+    N, _, T = cap.shape
+    rows, n_rows = _session_rows(coef)
+    nlo, nhi, noff, total = _full_ranges(N, T)
+    chk = _node_checks(
+        coef,
+        rows,
+        n_rows,
+        path,
+        phasor_line,
+        pidx,
+        acoef,
+        nlo,
+        nhi,
+        noff,
+        _cap_min(cap) == np.inf,
+        order,
+    )
+    return _gather_cap(cap, nlo, nhi, noff, total), chk
+
+
+@njit(cache=True)
 def greedy_fill(
     order,
     sub_t,
@@ -829,24 +856,8 @@ def greedy_fill(
     cap = cap0.copy()
     surplus = surplus0.copy()
     pz = pz0.copy()
-    rows, n_rows = _session_rows(coef)
     N = cap.shape[0]
-    nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is returned
-    capc = _gather_cap(cap, nlo, nhi, noff, total)
-    chk = _node_checks(
-        coef,
-        rows,
-        n_rows,
-        path,
-        phasor_line,
-        pidx,
-        acoef,
-        nlo,
-        nhi,
-        noff,
-        _cap_min(cap) == np.inf,
-        order,
-    )
+    capc, chk = _full_checks(cap, coef, path, phasor_line, pidx, acoef, order)
     window, b0, C = _full_windows(S, T)
     p = _to_ragged(p_init, window, b0, C)
     _fill(
@@ -1065,25 +1076,9 @@ def improve_cost(
     than the surplus, else the export price. ``slots`` gives the order the slots are
     scanned in (cheapest first); ``usage`` is updated. Returns the number of moves.
     """
-    rows, n_rows = _session_rows(coef)
     N = cap.shape[0]
     T = p.shape[1]
-    nlo, nhi, noff, total = _full_ranges(N, T)  # book every node: cap is updated
-    capc = _gather_cap(cap, nlo, nhi, noff, total)
-    chk = _node_checks(
-        coef,
-        rows,
-        n_rows,
-        path,
-        phasor_line,
-        pidx,
-        acoef,
-        nlo,
-        nhi,
-        noff,
-        _cap_min(cap) == np.inf,
-        order,
-    )
+    capc, chk = _full_checks(cap, coef, path, phasor_line, pidx, acoef, order)
     window, b0, C = _full_windows(p.shape[0], T)
     pc = _to_ragged(p, window, b0, C)
     moves = _improve(
