@@ -1,6 +1,7 @@
 """simulate(): invariants on random sites, hand-computed KPIs, what strategies are told."""
 
 import functools
+import importlib
 
 import numpy as np
 import pandas as pd
@@ -364,6 +365,32 @@ def test_bad_parameters_raise_input_error(kwargs, path):
     with pytest.raises(cp.InputError) as err:
         simulate(one_evse_site(), [told()], **args)
     assert err.value.paths == [path]
+
+
+def test_sizes_beyond_the_bounds_are_rejected_before_simulating(monkeypatch):
+    sim = importlib.import_module("chargeplan.simulate")  # the module, not the function
+
+    def never(*args, **kwargs):
+        raise AssertionError("planned although the run is too large")
+
+    year = pd.Timedelta(days=366)
+    with pytest.raises(cp.InputError) as err:  # 31.6 million steps of 1 s
+        simulate(one_evse_site(), [told()], start=T0, end=T0 + year, step="1s", strategy=never)
+    assert err.value.paths == ["simulate.end"] and "1000000 steps" in str(err.value)
+    with pytest.raises(cp.InputError) as err:  # 31.6 million re-plans
+        simulate(
+            one_evse_site(), [told()], start=T0, end=T0 + year, replan_every="1s", strategy=never
+        )
+    assert err.value.paths == ["simulate.replan_every"]
+    # steps x EVSEs: the bound lowered, so that a small run reaches it
+    monkeypatch.setattr(sim, "MAX_CELLS", 191)
+    with pytest.raises(cp.InputError) as err:  # 96 steps x 2 EVSEs
+        simulate(one_evse_site(n=2), [told()], start=T0, end=T0 + 8 * H, strategy=never)
+    assert err.value.paths == ["simulate.end"] and "96 steps" in str(err.value)
+    # at the bound: runs
+    monkeypatch.setattr(sim, "MAX_CELLS", 192)
+    res = simulate(one_evse_site(n=2), [told()], start=T0, end=T0 + 8 * H)
+    assert res.kpis["delivered_kwh"] > 0
 
 
 def test_bad_sessions_raise_input_error_before_simulating():

@@ -70,7 +70,7 @@ from .model import Forecast, Session, Site, Tariff, V2GBid
 from .plan import SERVED_TOL_KWH, Plan
 from .problem import evse_phase_weights
 from .timegrid import TimeGrid, align_series, series_coverage, to_timedelta
-from .validation import validate
+from .validation import MAX_CELLS, validate
 
 __all__ = [
     "SimSession",
@@ -82,6 +82,7 @@ __all__ = [
     "acn_sim_sessions",
     "KPI_COLUMNS",
     "KNOWLEDGE",
+    "MAX_SIM_STEPS",
 ]
 
 #: A strategy: called like :func:`chargeplan.optimize` (without ``method``), returns a Plan.
@@ -113,6 +114,10 @@ KPI_COLUMNS: tuple[str, ...] = (
     "v2g_discharged_kwh",
     "v2g_revenue",
 )
+
+#: Most steps of one simulated period, ``(end - start) / step`` (a year at 1 min is
+#: 525 600), and most periodic re-plans, ``(end - start) / replan_every``.
+MAX_SIM_STEPS = 1_000_000
 
 _NS_PER_H = 3.6e12
 _NS_PER_S = 1_000_000_000
@@ -522,7 +527,8 @@ def simulate(
         then.
     start, end : pandas.Timestamp or str
         Simulated period ``[start, end)`` (tz-aware). EVs still plugged in at ``end``
-        are scored on what they received until then.
+        are scored on what they received until then. At most ``MAX_SIM_STEPS``
+        (1 000 000) steps long, and 20 million steps x EVSEs (``MAX_CELLS``).
     strategy : str or callable, default "greedy"
         A method of :func:`chargeplan.optimize` (``"greedy"``, ``"auto"``, ...), a
         baseline of :mod:`chargeplan.baselines` (``"uncontrolled"``,
@@ -535,7 +541,8 @@ def simulate(
         Planning horizon of every call, in whole steps (shortened near the end of the
         tariff, forecast or limit series when they end earlier).
     replan_every : str, pandas.Timedelta, int or None, default "15min"
-        Periodic re-plan interval from ``start``; ``None`` re-plans on events only.
+        Periodic re-plan interval from ``start`` (at most ``MAX_SIM_STEPS`` re-plans
+        in the period); ``None`` re-plans on events only.
     tariff, forecast : optional
         Passed to the strategy, and used to account cost and site import. Series must
         cover ``[start, end + step)``.
@@ -613,6 +620,19 @@ def simulate(
         raise _param_error("start", "time-zone aware (and so must end be)", (start, end))
     if end_ts <= start_ts:
         raise _param_error("end", f"after start ({start_ts})", end)
+    # sizes, before anything is allocated or planned: every periodic re-plan is an
+    # optimize call, and the result holds per-step views (steps x EVSEs, checked below)
+    period_ns = end_ts.value - start_ts.value
+    n_steps = -(-period_ns // step_td.value)
+    if n_steps > MAX_SIM_STEPS:
+        raise _param_error(
+            "end", f"at most {MAX_SIM_STEPS} steps of {step_td} after start ({n_steps})", end
+        )
+    if replan_td is not None and -(-period_ns // replan_td.value) > MAX_SIM_STEPS:
+        shortest = pd.Timedelta(period_ns // MAX_SIM_STEPS)
+        raise _param_error(
+            "replan_every", f"at least (end - start) / {MAX_SIM_STEPS} ({shortest})", replan_every
+        )
 
     sims = [s if isinstance(s, SimSession) else SimSession(s) for s in sessions]
     _check_truth(sims)
@@ -624,6 +644,13 @@ def simulate(
     except TypeError as exc:
         raise _param_error("v2g_bids", "a sequence of V2GBid", v2g_bids) from exc
     _validate_run(site, sims, start_ts, end_ts, step_td, tariff, forecast, bids)
+    if n_steps * len(site.evses) > MAX_CELLS:
+        raise _param_error(
+            "end",
+            f"at most {MAX_CELLS} steps x EVSEs after start "
+            f"({n_steps} steps of {step_td} x {len(site.evses)} EVSEs)",
+            end,
+        )
     pass_bids = bool(bids) and not (isinstance(strategy, str) and strategy in BASELINES)
 
     step_s = int(step_td.total_seconds())
