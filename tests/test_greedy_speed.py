@@ -170,21 +170,9 @@ def active_mask(problem, extra):
     ph = g.PhasorState(problem)
     window, b0, C = g._windows(problem.present, np.zeros_like(extra))
     assert (extra[problem.present <= 0.0] <= 0.0).all()  # nothing outside the windows
-    lo, hi, off, total = g._active_ranges(
-        g._to_ragged(extra, window, b0, C),
-        window,
-        b0,
-        problem.coef,
-        rows,
-        n_rows,
-        problem.path,
-        problem.cap.min(axis=2),
-        problem.phasor_line,
-        ph.pidx,
-        ph.plim,
-        ph.pz,
-        problem.acoef,
-    )
+    ragged = g._to_ragged(extra, window, b0, C)
+    cap_min = problem.cap.min(axis=2)
+    lo, hi, off, total = g._problem_ranges(problem, ph, ragged, window, b0, rows, n_rows, cap_min)
     t = np.arange(problem.n_slots)
     width = np.maximum(hi - lo + 1, 0)
     assert total == width.sum()
@@ -420,10 +408,7 @@ def test_root_memo_skips_only_cells_without_room(seed):
     edf, _ = g._orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T, False)
     rows, n_rows = g._session_rows(problem.coef)
     cap_min = problem.cap.min(axis=2)
-    nlo, nhi, noff, total = g._active_ranges(
-        pmax, window, b0, problem.coef, rows, n_rows, problem.path, cap_min,
-        problem.phasor_line, ph.pidx, ph.plim, ph.pz, problem.acoef,
-    )  # fmt: skip
+    nlo, nhi, noff, total = g._problem_ranges(problem, ph, pmax, window, b0, rows, n_rows, cap_min)
     chk = g._problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
     memo = g._root_memo(chk, problem.root, ph.pidx, T)
     assert sorted(set(memo[0])) == [0, 1, 2]  # three wirings: three classes

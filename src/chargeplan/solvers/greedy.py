@@ -1529,6 +1529,25 @@ def site_energy_cost(problem: ProblemArrays, power_kw: np.ndarray) -> float:
     )
 
 
+def _problem_ranges(problem, ph, extra, window, b0, rows, n_rows, cap_min):
+    """:func:`_active_ranges` for a problem and its :class:`PhasorState`."""
+    return _active_ranges(
+        extra,
+        window,
+        b0,
+        problem.coef,
+        rows,
+        n_rows,
+        problem.path,
+        cap_min,
+        problem.phasor_line,
+        ph.pidx,
+        ph.plim,
+        ph.pz,
+        problem.acoef,
+    )
+
+
 def _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, open_row, order):
     """:func:`_node_checks` for a problem and its :class:`PhasorState`, for the passes only.
 
@@ -1602,21 +1621,7 @@ def solve_greedy(
     cap_min = _cap_min(problem.cap)
     # nodes that can bind in each slot (every session at its maximum everywhere at once);
     # the fill and the improvement pass neither check nor book the others
-    nlo, nhi, noff, total = _active_ranges(
-        pmax,
-        window,
-        b0,
-        problem.coef,
-        rows,
-        n_rows,
-        problem.path,
-        cap_min,
-        problem.phasor_line,
-        ph.pidx,
-        ph.plim,
-        ph.pz,
-        problem.acoef,
-    )
+    nlo, nhi, noff, total = _problem_ranges(problem, ph, pmax, window, b0, rows, n_rows, cap_min)
     chk = _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
     memo0 = _root_memo(chk, problem.root, ph.pidx, T)  # each buffer set gets its own stamps
     # work buffers, allocated when needed: the pass running and the best pass so far
@@ -1801,21 +1806,8 @@ def fill_from(problem: ProblemArrays, p_init: np.ndarray) -> np.ndarray:
     window, b0, C = _windows(problem.present, p_init)
     cap_min = _cap_min(cap)
     # what each session can still add bounds the load the fill can put on a node
-    nlo, nhi, noff, total = _active_ranges(
-        _to_ragged(pmax - p_init, window, b0, C),
-        window,
-        b0,
-        problem.coef,
-        rows,
-        n_rows,
-        problem.path,
-        cap_min,
-        problem.phasor_line,
-        ph.pidx,
-        ph.plim,
-        ph.pz,
-        problem.acoef,
-    )
+    extra = _to_ragged(pmax - p_init, window, b0, C)
+    nlo, nhi, noff, total = _problem_ranges(problem, ph, extra, window, b0, rows, n_rows, cap_min)
     capc = _gather_cap(cap, nlo, nhi, noff, total)
     chk = _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, order)
     p = _to_ragged(p_init, window, b0, C)
