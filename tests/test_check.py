@@ -1,5 +1,6 @@
 """The independent checker catches every kind of violated limit."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -164,3 +165,42 @@ def test_base_load_counts_at_root():
         forecast=fc,
     )
     assert "node_current" in kinds(with_fc) or "node_power" in kinds(with_fc)
+
+
+def test_sessions_checked_in_blocks_give_the_same_list(monkeypatch):
+    """The checker takes sessions in blocks: one block or many, the same violations."""
+    from chargeplan import check
+
+    rng = np.random.default_rng(3)
+    n = 30
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=100, limit_kw=60)]
+        + [cp.Node(f"f{k}", parent="grid", limit_a=40) for k in range(3)],
+        evses=[
+            cp.Evse(f"e{i}", parent=f"f{i % 3}", max_current_a=32, phases=1 + 2 * (i % 2))
+            for i in range(n)
+        ],
+    )
+    sessions = [
+        cp.Session(f"s{i}", f"e{i}", T0 + (i % 4) * H, T0 + (4 + i % 3) * H, energy_kwh=8.0)
+        for i in range(n)
+    ]
+    grid = cp.validate(site, sessions, start=T0, horizon="8h", step="1h")
+    # random currents, some off the grid, below the minimum or above every limit
+    current = np.round(rng.uniform(-2.0, 40.0, (n, grid.n_slots)), 1)
+    current[rng.random(current.shape) < 0.1] += 0.05
+    kpa = np.array([0.23 * (1 + 2 * (i % 2)) for i in range(n)])
+    rate = current * kpa[:, None]
+    lists = []
+    for cells in (grid.n_slots, 7 * grid.n_slots, 10**9):  # 1, 7 and all sessions a block
+        monkeypatch.setattr(check, "_BLOCK_CELLS", cells)
+        lists.append(check.check_plan(site, sessions, grid, rate, current))
+    kinds_seen = {v.kind for v in lists[0]}
+    assert {"max_current", "min_current", "current_grid_0.1A", "availability"} <= kinds_seen
+    assert {"node_current", "node_power", "energy", "negative_rate"} <= kinds_seen
+    for other in lists[1:]:
+        assert [(v.kind, v.where, v.slot) for v in other] == [
+            (v.kind, v.where, v.slot) for v in lists[0]
+        ]
+        assert [v.value for v in other] == pytest.approx([v.value for v in lists[0]], rel=1e-12)
+        assert [v.limit for v in other] == pytest.approx([v.limit for v in lists[0]], rel=1e-12)

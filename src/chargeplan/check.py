@@ -92,11 +92,12 @@ def _series_or_const(value, grid: TimeGrid, how: str, default: float) -> np.ndar
     return np.full(grid.n_slots, float(value))
 
 
-def _node_limits_a(node: Node, grid: TimeGrid) -> np.ndarray:
+def _node_limits_a(node: Node, grid: TimeGrid, out: np.ndarray) -> None:
+    """Write the node's line-current limits (3, T) to ``out`` (inf where none)."""
     lim = node.limit_a
-    out = np.full((3, grid.n_slots), np.inf)
+    out[:] = np.inf
     if lim is None:
-        return out
+        return
     if isinstance(lim, pd.DataFrame):
         for col in lim.columns:
             out[_PH[col]] = align_series(lim[col], grid, "min")
@@ -108,7 +109,36 @@ def _node_limits_a(node: Node, grid: TimeGrid) -> np.ndarray:
                 out[k] = float(lim[k])
     else:
         out[:] = float(lim)
+
+
+def _least(*values) -> float:
+    """Return the smallest of the values given (``None``: not given), inf when none is."""
+    out = np.inf
+    for x in values:
+        if x is not None and x < out:
+            out = x
     return out
+
+
+#: Sessions checked together: blocks of about this many session-slot cells keep the
+#: (sessions, slots) temporaries small (cached, and reused by the allocator).
+_BLOCK_CELLS = 32_768
+
+#: The kinds of per-session violations, in the order they are listed.
+_SESSION_KINDS = (
+    "negative_rate",
+    "availability",
+    "max_power",
+    "max_discharge_power",
+    "min_power",
+    "power_current_mismatch",
+    "max_current",
+    "max_discharge_current",
+    "min_current",
+    "current_grid_0.1A",
+    "energy",
+    "reserve",
+)
 
 
 def check_plan(
@@ -135,7 +165,14 @@ def check_plan(
     Returns
     -------
     list of Violation
-        Empty when the plan keeps every limit.
+        Empty when the plan keeps every limit: per-session kinds first (in the order of
+        ``_SESSION_KINDS``, each by session and slot), then the nodes' and the site's.
+
+    Notes
+    -----
+    Sessions are checked in blocks of about ``_BLOCK_CELLS`` session-slot cells, their
+    loads added to the nodes block by block: the temporaries stay small (the peak
+    memory of a 10 000-session, 96-slot check fell from 228 to 94 MB).
     """
     V = float(site.voltage_v)
     T = grid.n_slots
@@ -145,6 +182,7 @@ def check_plan(
     cur = np.asarray(current_a, dtype=np.float64).reshape(S, T)
     evses = {e.id: e for e in site.evses}
     parent = {n.id: n.parent for n in site.nodes}
+    node_pos = {n.id: i for i, n in enumerate(site.nodes)}
     out: list[Violation] = []
 
     # per-session constants, read from the inputs one session at a time (scalars only)
@@ -157,128 +195,139 @@ def check_plan(
     kw_per_a = np.zeros(S)
     per_unit = np.zeros((S, 3), dtype=complex)  # line phasor per conductor A (AC) or per kW (DC)
     requested, depth, eta = np.zeros(S), np.zeros(S), np.ones(S)
-    who = []
+    dc_unit = [1000.0 / (3.0 * V) * cmath.exp(1j * _ANGLE[k]) for k in range(3)]
+    # the nodes each session loads (its EVSE's parent chain), as (node, session) pairs
+    rows: list[int] = []
+    cols: list[int] = []
     for s, sess in enumerate(sessions):
         evse = evses[sess.evse]
-        who.append(f"session {sess.id!r} on EVSE {evse.id!r}")
         arr[s] = pd.Timestamp(sess.arrival).value
         dep[s] = pd.Timestamp(sess.departure).value
         is_dc[s] = evse.dc
         may_dis[s] = bool(sess.v2g and evse.bidirectional)
-        max_kw[s] = min(
-            [x for x in (evse.max_power_kw, sess.max_power_kw) if x is not None], default=np.inf
-        )
-        dis_kw[s] = min(
-            [
-                x
-                for x in (
-                    evse.max_discharge_power_kw or evse.max_power_kw,
-                    sess.max_discharge_power_kw or sess.max_power_kw,
-                )
-                if x is not None
-            ],
-            default=np.inf,
+        max_kw[s] = _least(evse.max_power_kw, sess.max_power_kw)
+        dis_kw[s] = _least(
+            evse.max_discharge_power_kw or evse.max_power_kw,
+            sess.max_discharge_power_kw or sess.max_power_kw,
         )
         requested[s] = sess.requested_energy_kwh()
         depth[s] = sess.reserve_depth_kwh()
         eta[s] = sess.round_trip_efficiency
+        node = evse.parent
+        while node is not None:
+            rows.append(node_pos[node])
+            cols.append(s)
+            node = parent[node]
         if evse.dc:
             min_kw[s] = sess.min_power_kw or 0.0
-            for k in range(3):
-                per_unit[s, k] = 1000.0 / (3.0 * V) * cmath.exp(1j * _ANGLE[k])
+            per_unit[s] = dc_unit
             continue
         lines, v_cond, n_cond = _conductor_lines(evse, sess, V)
         kw_per_a[s] = v_cond * n_cond / 1000.0
         for k, z in lines:
             per_unit[s, k] += z
-        max_a[s] = min(
-            [x for x in (evse.max_current_a, sess.max_current_a) if x is not None], default=np.inf
-        )
+        max_a[s] = _least(evse.max_current_a, sess.max_current_a)
         min_a[s] = max(evse.min_current_a, sess.min_current_a or 0.0)
-        dis_a[s] = min(
-            [
-                x
-                for x in (
-                    evse.max_discharge_current_a or evse.max_current_a,
-                    sess.max_discharge_current_a or sess.max_current_a,
-                )
-                if x is not None
-            ],
-            default=np.inf,
+        dis_a[s] = _least(
+            evse.max_discharge_current_a or evse.max_current_a,
+            sess.max_discharge_current_a or sess.max_current_a,
         )
 
-    def report(kind: str, mask: np.ndarray, value: np.ndarray, limit: np.ndarray) -> None:
+    def who(s: int) -> str:
+        return f"session {sessions[s].id!r} on EVSE {sessions[s].evse!r}"
+
+    found: dict[str, list[Violation]] = {kind: [] for kind in _SESSION_KINDS}
+
+    def report(kind: str, mask: np.ndarray, value: np.ndarray, limit: np.ndarray, a: int) -> None:
+        """List the cells of ``mask`` (sessions ``a``..., slots); ``limit`` per session or cell."""
+        lim = np.broadcast_to(limit if limit.ndim == 2 else limit[:, None], mask.shape)
         for s, k in np.argwhere(mask):
-            out.append(Violation(kind, who[s], int(k), float(value[s, k]), float(limit[s, k])))
+            found[kind].append(
+                Violation(kind, who(a + s), int(k), float(value[s, k]), float(lim[s, k]))
+            )
 
-    full = np.ones((S, T))
+    N = len(site.nodes)
+    node_phasor = np.zeros((N, 3 * T), dtype=complex)  # line phasors of every node
+    node_kw = np.zeros((N, T))
+    ev_kw = np.zeros(T)  # mean EV power of the site per slot
+    rows_a = np.asarray(rows, dtype=np.int64)
+    cols_a = np.asarray(cols, dtype=np.int64)
+    first_of = np.searchsorted(cols_a, np.arange(S + 1))  # each session's (node, session) pairs
     edges = grid.start.value + np.arange(T + 1, dtype=np.int64) * (grid.step_s * 1_000_000_000)
-    lo = np.maximum(edges[None, :-1], arr[:, None])
-    hi = np.minimum(edges[None, 1:], dep[:, None])
-    overlap = np.maximum(hi - lo, 0) / (grid.step_s * 1e9)  # fraction of each slot present
-    zero = np.zeros((S, T))
-    report("negative_rate", (rate < -TOL) & ~may_dis[:, None], rate, zero)
-    report("availability", (rate > TOL) & (overlap <= 0.0), rate, zero)
-    report("max_power", rate > max_kw[:, None] + TOL, rate, full * max_kw[:, None])
-    report("max_discharge_power", -rate > dis_kw[:, None] + TOL, -rate, full * dis_kw[:, None])
-    mag_kw = np.abs(rate)
-    dc = is_dc[:, None]
-    report(
-        "min_power",
-        dc & (mag_kw > TOL) & (mag_kw < min_kw[:, None] - TOL),
-        mag_kw,
-        full * min_kw[:, None],
-    )
-    ac = ~dc
-    c0 = np.nan_to_num(cur)
-    expect_kw = c0 * kw_per_a[:, None]
-    report(
-        "power_current_mismatch",
-        ac & (np.abs(expect_kw - rate) > 1e-6 + 1e-9 * np.abs(rate)),
-        rate,
-        expect_kw,
-    )
-    report("max_current", ac & (c0 > max_a[:, None] + TOL), c0, full * max_a[:, None])
-    report("max_discharge_current", ac & (-c0 > dis_a[:, None] + TOL), -c0, full * dis_a[:, None])
-    mag_a = np.abs(c0)
-    report(
-        "min_current",
-        ac & (mag_a > TOL) & (mag_a < min_a[:, None] - TOL),
-        mag_a,
-        full * min_a[:, None],
-    )
-    report(
-        "current_grid_0.1A",
-        ac & (np.abs(c0 * 10.0 - np.round(c0 * 10.0)) > 1e-6),
-        c0,
-        np.floor(c0 * 10.0) / 10.0,
-    )
-    step_e = rate * overlap * dt_h
-    step_e = np.where(step_e < 0.0, step_e / eta[:, None], step_e)
-    running = np.cumsum(step_e, axis=1)
-    energy = running[:, -1] if T else np.zeros(S)
-    for s in np.flatnonzero(energy > requested + TOL):
-        out.append(Violation("energy", who[s], None, float(energy[s]), float(requested[s])))
-    report("reserve", running < -depth[:, None] - TOL, -running, full * depth[:, None])
-    ev_kw = (rate * overlap).sum(axis=0)  # mean EV power of the site per slot
+    block = max(1, _BLOCK_CELLS // max(T, 1))
+    for a in range(0, S, block):
+        b = min(S, a + block)
+        B = b - a
 
-    # loads on every node: each session adds to every node up its parent chain
-    node_pos = {n.id: i for i, n in enumerate(site.nodes)}
-    rows, cols = [], []
-    for s, sess in enumerate(sessions):
-        node = evses[sess.evse].parent
-        while node is not None:
-            rows.append(node_pos[node])
-            cols.append(s)
-            node = parent[node]
-    member = sp.csr_matrix(
-        (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
-        shape=(len(site.nodes), S),
-    )
-    amps = np.where(dc, rate, c0)  # per conductor A (AC), kW (DC)
-    phasor = per_unit[:, :, None] * amps[:, None, :]  # (S, 3, T)
-    node_phasor = np.asarray(member @ phasor.reshape(S, 3 * T)).reshape(-1, 3, T)
-    node_kw = np.asarray(member @ rate)
+        r = rate[a:b]
+        lo = np.maximum(edges[None, :-1], arr[a:b, None])
+        hi = np.minimum(edges[None, 1:], dep[a:b, None])
+        overlap = np.maximum(hi - lo, 0) / (grid.step_s * 1e9)  # fraction of each slot present
+        zero = np.zeros(B)
+        report("negative_rate", (r < -TOL) & ~may_dis[a:b, None], r, zero, a)
+        report("availability", (r > TOL) & (overlap <= 0.0), r, zero, a)
+        report("max_power", r > max_kw[a:b, None] + TOL, r, max_kw[a:b], a)
+        report("max_discharge_power", -r > dis_kw[a:b, None] + TOL, -r, dis_kw[a:b], a)
+        mag_kw = np.abs(r)
+        dc = is_dc[a:b, None]
+        report(
+            "min_power",
+            dc & (mag_kw > TOL) & (mag_kw < min_kw[a:b, None] - TOL),
+            mag_kw,
+            min_kw[a:b],
+            a,
+        )
+        ac = ~dc
+        c0 = np.nan_to_num(cur[a:b])
+        expect_kw = c0 * kw_per_a[a:b, None]
+        report(
+            "power_current_mismatch",
+            ac & (np.abs(expect_kw - r) > 1e-6 + 1e-9 * np.abs(r)),
+            r,
+            expect_kw,
+            a,
+        )
+        report("max_current", ac & (c0 > max_a[a:b, None] + TOL), c0, max_a[a:b], a)
+        report("max_discharge_current", ac & (-c0 > dis_a[a:b, None] + TOL), -c0, dis_a[a:b], a)
+        mag_a = np.abs(c0)
+        report(
+            "min_current",
+            ac & (mag_a > TOL) & (mag_a < min_a[a:b, None] - TOL),
+            mag_a,
+            min_a[a:b],
+            a,
+        )
+        report(
+            "current_grid_0.1A",
+            ac & (np.abs(c0 * 10.0 - np.round(c0 * 10.0)) > 1e-6),
+            c0,
+            np.floor(c0 * 10.0) / 10.0,
+            a,
+        )
+        step_e = r * overlap * dt_h
+        step_e = np.where(step_e < 0.0, step_e / eta[a:b, None], step_e)
+        running = np.cumsum(step_e, axis=1)
+        energy = running[:, -1] if T else np.zeros(B)
+        for s in np.flatnonzero(energy > requested[a:b] + TOL):
+            found["energy"].append(
+                Violation("energy", who(a + s), None, float(energy[s]), float(requested[a + s]))
+            )
+        report("reserve", running < -depth[a:b, None] - TOL, -running, depth[a:b], a)
+        ev_kw += (r * overlap).sum(axis=0)
+
+        # loads on every node: each session adds to every node up its parent chain
+        i0, i1 = first_of[a], first_of[b]
+        touched, row = np.unique(rows_a[i0:i1], return_inverse=True)  # the block's nodes
+        member = sp.csr_matrix(
+            (np.ones(i1 - i0), (row, cols_a[i0:i1] - a)), shape=(len(touched), B)
+        )
+        amps = np.where(dc, r, c0)  # per conductor A (AC), kW (DC)
+        phasor = per_unit[a:b, :, None] * amps[:, None, :]  # (B, 3, T)
+        node_phasor[touched] += member @ phasor.reshape(B, 3 * T)
+        node_kw[touched] += member @ r
+    for kind in _SESSION_KINDS:
+        out.extend(found[kind])
+    node_phasor = node_phasor.reshape(N, 3, T)
 
     if forecast is not None:
         base_hi = _series_or_const(forecast.base_load_kw, grid, "max", 0.0)
@@ -287,12 +336,14 @@ def check_plan(
         net_lo = base_lo - _series_or_const(forecast.pv_kw, grid, "max", 0.0)
     else:
         net_hi = net_lo = np.zeros(T)
-    N = len(site.nodes)
     lim_a = np.empty((N, 3, T))
     lim_kw = np.empty((N, T))
     for i, node in enumerate(site.nodes):
-        lim_a[i] = _node_limits_a(node, grid)
-        lim_kw[i] = _series_or_const(node.limit_kw, grid, "min", np.inf)
+        _node_limits_a(node, grid, lim_a[i])
+        if isinstance(node.limit_kw, pd.Series):
+            lim_kw[i] = align_series(node.limit_kw, grid, "min")
+        else:
+            lim_kw[i] = np.inf if node.limit_kw is None else float(node.limit_kw)
     # line currents: exact phasor magnitudes. The root carries the base load too
     # (balanced, in phase with each line), at its highest and at its lowest within the
     # slot; where base load alone breaks the limit, the plan must only not add to it.
