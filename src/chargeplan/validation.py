@@ -84,6 +84,9 @@ def _names(x: Any, ids: dict[str, Any]) -> bool:
 
 
 def _is_number(x: Any) -> bool:
+    t = type(x)
+    if t is float or t is int:  # the common case, fast (a bool's type is bool)
+        return True
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
         x, (bool, np.bool_)
     )
@@ -132,7 +135,7 @@ def _check_timestamp(
     except (TypeError, ValueError):
         c.param(path, owner, name, "a timestamp", value)
         return None
-    if ts is pd.NaT or pd.isna(ts):
+    if not isinstance(ts, pd.Timestamp):  # NaT (pd.Timestamp returns NaT or a Timestamp)
         c.param(path, owner, name, "a timestamp (not NaT)", value)
         return None
     if ts.tz is None:
