@@ -241,12 +241,12 @@ def _aligned(
     return np.full(grid.n_slots, float(value))
 
 
-def _node_current_caps(node: Node, grid: TimeGrid) -> np.ndarray:
-    """(3, T) per-phase current limits of a node (inf where none)."""
-    out = np.full((3, grid.n_slots), np.inf)
+def _node_current_caps(node: Node, grid: TimeGrid, out: np.ndarray) -> None:
+    """Write the (3, T) per-phase current limits of a node to ``out`` (inf where none)."""
+    out[:] = np.inf
     lim = node.limit_a
     if lim is None:
-        return out
+        return
     if isinstance(lim, pd.DataFrame):
         for col in lim.columns:
             out[PHASES.index(col)] = align_series(lim[col], grid, "min")
@@ -258,7 +258,6 @@ def _node_current_caps(node: Node, grid: TimeGrid) -> np.ndarray:
                 out[k] = float(v)
     else:
         out[:] = float(lim)
-    return out
 
 
 def _fraction(
@@ -349,8 +348,9 @@ def build_problem(
     cap = np.full((len(nodes), 4, T), np.inf)
     root = next(i for i, n in enumerate(nodes) if n.parent is None)
     for i, n in enumerate(nodes):
-        cap[i, :3] = _node_current_caps(n, grid)
-        cap[i, 3] = _aligned(n.limit_kw, grid, "min", np.inf)
+        _node_current_caps(n, grid, cap[i, :3])
+        if n.limit_kw is not None:
+            cap[i, 3] = _aligned(n.limit_kw, grid, "min", np.inf)
     limit_a = cap[:, :3].copy()
     cap_export = cap.copy()  # what each row may carry in the export direction (V2G)
     cap[root, 3] -= net_base
