@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 
 import chargeplan as cp
-from chargeplan.problem import build_problem
-from chargeplan.rounding import _trim_net_energy
+from chargeplan.problem import build_problem, floor_to_grid
+from chargeplan.rounding import _round_cells, _trim_net_energy
 
 T0 = pd.Timestamp("2024-06-01 12:00", tz="Europe/Amsterdam")
 
@@ -59,3 +59,54 @@ def test_trimming_a_charge_keeps_the_export_limit():
     assert delivered <= 3.0 + 1e-9
     assert delivered > 3.0 - 0.1 * kpa[1] * problem.grid.step_h  # one 0.1 A step at most
     assert current[1, 0] == 10.1  # 11.04 - 4.008 kW = 7.032 kW = 10.19 A, floored
+
+
+def _round_cells_numpy(rate, dc, kw_per_a, pmin, dmin):
+    """The rounding as it was written in numpy: the reference for the numba kernel."""
+    sign = np.where(rate < 0.0, -1.0, 1.0)
+    mag = np.abs(rate)
+    mins = np.where(rate < 0.0, dmin[:, None], pmin[:, None])
+    out = np.zeros_like(rate)
+    current = np.full_like(rate, np.nan)
+    ac = ~dc
+    kpa = kw_per_a[ac][:, None]
+    amps = floor_to_grid(mag[ac] / kpa)
+    i_min = np.round(mins[ac] / kpa, 6)
+    amps = np.round(np.where(amps < i_min - 1e-6, 0.0, amps), 1) * sign[ac]
+    current[ac] = amps + 0.0
+    out[ac] = amps * kpa + 0.0
+    kw = floor_to_grid(mag[dc] * 1000.0) / 1000.0
+    out[dc] = np.where(kw < mins[dc] - 1e-9, 0.0, kw) * sign[dc] + 0.0
+    return out, current
+
+
+def test_round_kernel_is_numpys_rounding_bit_for_bit():
+    """Every cell rounds as the numpy expressions do, on the cells where a reordered
+    formula would differ: rates a few ulps around the points where flooring to the grid
+    flips, minimum currents just off the 1e-6 grid, discharges, -0.0, AC at several
+    voltages and DC."""
+    rng = np.random.default_rng(11)
+    S, T = 300, 64
+    dc = rng.random(S) < 0.25
+    kw_per_a = np.where(dc, 0.0, rng.choice([0.12, 0.208, 0.23, 0.24, 0.69, 1.245], S))
+    unit = np.where(dc, 1e-3, kw_per_a)[:, None]  # kW per A, or per W for DC
+    # grid points k * 0.1 (A, or W for DC) just below where floor(x / 0.1 + 1e-6) flips
+    k = rng.integers(0, 400, (S, T))
+    x = (k - 1e-6) * 0.1 * unit
+    x = x + rng.integers(-3, 4, (S, T)) * np.spacing(x)
+    rate = np.where(rng.random((S, T)) < 0.8, x, k * 0.1 * unit)
+    rate *= rng.choice([1.0, -1.0], (S, T))
+    rate[rng.random((S, T)) < 0.03] = -0.0
+    rate[rng.random((S, T)) < 0.03] = rng.uniform(-200.0, 200.0)
+    # minimum currents a little off the 1e-6 grid that np.round(..., 6) snaps them to
+    off = rng.choice([0.0, 4e-7, -4e-7, 1.4e-6, -1.4e-6], S)
+    pmin = np.where(dc, rng.choice([0.0, 0.05, 5.0], S), (6.0 + off) * kw_per_a)
+    dmin = pmin * rng.choice([0.0, 1.0], S)
+    rate[~dc, :8] = 6.0 * kw_per_a[~dc, None]  # at the minimum
+    want_rate, want_current = _round_cells_numpy(rate, dc, kw_per_a, pmin, dmin)
+    got_rate, got_current = np.empty_like(rate), np.empty_like(rate)
+    _round_cells(rate, dc, kw_per_a, pmin, dmin, got_rate, got_current)
+    assert np.array_equal(got_rate, want_rate)
+    assert np.array_equal(got_current, want_current, equal_nan=True)
+    for got in (got_rate, got_current):
+        assert not np.signbit(got[got == 0.0]).any()  # no negative zeros

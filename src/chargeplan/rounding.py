@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .problem import ProblemArrays, floor_to_grid
+from .problem import ProblemArrays
 
 __all__ = ["round_rates", "top_up", "finalize_rates", "battery_energy_kwh"]
 
@@ -30,26 +30,40 @@ def round_rates(problem: ProblemArrays, rate_kw: np.ndarray) -> tuple[np.ndarray
     current_a : numpy.ndarray
         (S, T) conductor current in A, negative when discharging (NaN for DC sessions).
     """
-    rate = np.asarray(rate_kw, dtype=np.float64)
-    sign = np.where(rate < 0.0, -1.0, 1.0)
-    mag = np.abs(rate)
-    mins = np.where(rate < 0.0, problem.dmin_kw[:, None], problem.pmin_kw[:, None])
-    out = np.zeros_like(rate)
-    current = np.full_like(rate, np.nan)
-    ac = ~problem.dc
-    if ac.any():
-        kpa = problem.kw_per_a[ac][:, None]
-        amps = floor_to_grid(mag[ac] / kpa)
-        i_min = np.round(mins[ac] / kpa, 6)
-        amps = np.round(np.where(amps < i_min - 1e-6, 0.0, amps), 1) * sign[ac]
-        current[ac] = amps + 0.0  # no negative zeros
-        out[ac] = amps * kpa + 0.0
-    dc = problem.dc
-    if dc.any():
-        kw = floor_to_grid(mag[dc] * 1000.0) / 1000.0
-        out[dc] = np.where(kw < mins[dc] - 1e-9, 0.0, kw) * sign[dc] + 0.0
+    rate = np.ascontiguousarray(rate_kw, dtype=np.float64)
+    out = np.empty_like(rate)
+    current = np.empty_like(rate)
+    _round_cells(rate, problem.dc, problem.kw_per_a, problem.pmin_kw, problem.dmin_kw, out, current)
     _trim_net_energy(problem, out, current)
     return out, current
+
+
+@njit(cache=True)
+def _round_cells(rate, dc, kw_per_a, pmin, dmin, out, current):
+    """:func:`round_rates` cell by cell, before the net-energy trim.
+
+    The arithmetic is numpy's, operation for operation (``floor_to_grid`` is
+    ``floor(x / 0.1 + 1e-6) * 0.1``, ``np.round(x, d)`` is ``rint(x * 10**d) / 10**d``),
+    so the result is the same bit for bit.
+    """
+    S, T = rate.shape
+    for s in range(S):
+        for t in range(T):
+            x = rate[s, t]
+            sign = -1.0 if x < 0.0 else 1.0
+            mag = abs(x)
+            low = dmin[s] if x < 0.0 else pmin[s]
+            if dc[s]:
+                kw = np.floor(mag * 1000.0 / 0.1 + 1e-6) * 0.1 / 1000.0
+                out[s, t] = (0.0 if kw < low - 1e-9 else kw) * sign + 0.0
+                current[s, t] = np.nan
+            else:
+                kpa = kw_per_a[s]
+                amps = np.floor(mag / kpa / 0.1 + 1e-6) * 0.1
+                i_min = np.rint(low / kpa * 1e6) / 1e6
+                amps = np.rint((0.0 if amps < i_min - 1e-6 else amps) * 10.0) / 10.0 * sign
+                current[s, t] = amps + 0.0  # no negative zeros
+                out[s, t] = amps * kpa + 0.0
 
 
 def battery_energy_kwh(problem: ProblemArrays, rate_kw: np.ndarray) -> np.ndarray:
