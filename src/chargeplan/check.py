@@ -172,7 +172,7 @@ def check_plan(
     -----
     Sessions are checked in blocks of about ``_BLOCK_CELLS`` session-slot cells, their
     loads added to the nodes block by block: the temporaries stay small (the peak
-    memory of a 10 000-session, 96-slot check fell from 228 to 94 MB).
+    memory of a 10 000-session, 96-slot check fell from 228 to 90 MB).
     """
     V = float(site.voltage_v)
     T = grid.n_slots
