@@ -320,3 +320,124 @@ def test_session_energy_from_soc():
     with pytest.raises(cp.InputError) as e:
         run(sessions=[sess(energy_kwh=None)])
     assert "sessions[0] (id='s1').energy_kwh" in e.value.paths
+
+
+def _chain_site(depth):
+    """A site whose EVSE hangs ``depth`` nodes below the root."""
+    nodes = [cp.Node("n0")] + [cp.Node(f"n{k}", parent=f"n{k - 1}") for k in range(1, depth)]
+    return cp.Site(nodes=nodes, evses=[cp.Evse("cp1", parent=f"n{depth - 1}", max_current_a=16)])
+
+
+def _dc_site(**kw):
+    return site(dc=True, max_power_kw=50.0, max_current_a=None, **kw)
+
+
+def _prices(values, index):
+    return cp.Tariff(import_price_per_kwh=pd.Series(values, index=index))
+
+
+_E = "site.evses[0] (id='cp1')"
+_S = "sessions[0] (id='s1')"
+_B = "v2g_bids[0] (id='b')"
+
+
+@pytest.mark.parametrize(
+    "make, expected_path",
+    [
+        # series: index, length, values
+        (lambda: run(tariff=_prices([0.1, 0.2], None)), "tariff.import_price_per_kwh"),
+        (lambda: run(tariff=_prices([0.1], [T0])), "tariff.import_price_per_kwh"),
+        (
+            lambda: run(tariff=_prices(["a", "b"], pd.date_range(T0, periods=2, freq="4h"))),
+            "tariff.import_price_per_kwh",
+        ),
+        # the site
+        (
+            lambda: run(
+                cp.Site(
+                    nodes=[cp.Node("grid"), cp.Node("f", parent="grid", limit_a=(10, 10))],
+                    evses=[cp.Evse("cp1", parent="f", max_current_a=16)],
+                )
+            ),
+            "site.nodes[1] (id='f').limit_a",
+        ),
+        (lambda: run(cp.Site(nodes=[cp.Node("grid"), "f"], evses=[])), "site.nodes[1]"),
+        (lambda: run(cp.Site(nodes=[cp.Node("grid")], evses=["cp1"])), "site.evses[0]"),
+        (lambda: run(_chain_site(validation.MAX_DEPTH + 2)), "site.nodes"),
+        (lambda: run(_dc_site(max_discharge_current_a=10.0)), f"{_E}.max_discharge_current_a"),
+        (lambda: run(site(phases=1, phase_rotation="RST")), f"{_E}.phase_rotation"),
+        (lambda: run(site(phases=3, phase="L1")), f"{_E}.phase"),
+        (lambda: validation.validate("grid", [], start=T0, horizon="4h", step="1h"), "site"),
+        # the sessions
+        (lambda: run(sessions=5), "sessions"),
+        (lambda: run(sessions=["s1"]), "sessions[0]"),
+        (lambda: run(sessions=[sess(min_current_a=20, max_current_a=10)]), f"{_S}.min_current_a"),
+        (lambda: run(sessions=[sess(min_power_kw=20, max_power_kw=10)]), f"{_S}.min_power_kw"),
+        (lambda: run(_dc_site(), sessions=[sess(phases=3)]), f"{_S}.phases"),
+        (lambda: run(site(phases=1), sessions=[sess(phases=3)]), f"{_S}.phases"),
+        (lambda: run(sessions=[sess(v2g="yes")]), f"{_S}.v2g"),
+        (lambda: run(sessions=[sess(soc_min_pct=20.0)]), f"{_S}.soc_min_pct"),
+        (
+            lambda: run(_dc_site(), sessions=[sess(max_discharge_current_a=10.0)]),
+            f"{_S}.max_discharge_current_a",
+        ),
+        # the other inputs
+        (lambda: run(horizon="-1h"), "optimize.horizon"),
+        (lambda: run(tariff=0.3), "tariff"),
+        (lambda: run(forecast=1.0), "forecast"),
+        (lambda: run(v2g_bids=["b"]), "v2g_bids[0]"),
+        (lambda: run(v2g_bids=[cp.V2GBid("b", T0 + H, T0, 0.3, 5.0)]), f"{_B}.end"),
+        (
+            lambda: run(v2g_bids=[cp.V2GBid("b", T0, T0 + H, 0.3, 5.0, committed_kw=10.0)]),
+            f"{_B}.committed_kw",
+        ),
+    ],
+)
+def test_each_rule_names_the_field(make, expected_path):
+    """One case per rule of the validator not reached by the cases above."""
+    with pytest.raises(cp.InputError) as e:
+        make()
+    assert expected_path in e.value.paths, paths(e)
+
+
+def test_node_and_session_count_bounds(monkeypatch):
+    monkeypatch.setattr(validation, "MAX_NODES", 1)
+    with pytest.raises(cp.InputError) as e:
+        run()  # 2 nodes
+    assert "site.nodes" in e.value.paths
+    monkeypatch.setattr(validation, "MAX_NODES", 2)
+    monkeypatch.setattr(validation, "MAX_SESSIONS", 1)
+    two = [sess(), sess(id="s2", arrival=T0 + 4 * H, departure=T0 + 5 * H)]
+    with pytest.raises(cp.InputError) as e:
+        run(sessions=two)
+    assert "sessions" in e.value.paths
+
+
+def test_overlap_is_reported_on_the_later_arrival_whatever_the_order():
+    early = sess(id="a", arrival=T0, departure=T0 + 3 * H)
+    late = sess(id="b", arrival=T0 + H, departure=T0 + 4 * H)
+    for order in ([early, late], [late, early]):
+        with pytest.raises(cp.InputError) as e:
+            run(sessions=order)
+        assert [p for p in e.value.paths if p.endswith(".arrival")] == [
+            f"sessions[{order.index(late)}] (id='b').arrival"
+        ], paths(e)
+
+
+@pytest.mark.parametrize("owner", ["optimize", "edf", "simulate", "Replanner"])
+def test_sessions_that_are_no_sequence_raise_input_error(owner):
+    """Found by coverage: ``optimize(site, 5)`` raised a TypeError from ``list()``."""
+    from chargeplan.baselines import earliest_deadline_first
+    from chargeplan.replan import Replanner
+    from chargeplan.simulate import simulate
+
+    call = {
+        "optimize": lambda: cp.optimize(site(), 5, start=T0, horizon="4h"),
+        "edf": lambda: earliest_deadline_first(site(), 5, start=T0, horizon="4h"),
+        "simulate": lambda: simulate(site(), 5, start=T0, end=T0 + H),
+        "Replanner": lambda: Replanner(site(), 5, start=T0, horizon="4h"),
+    }[owner]
+    with pytest.raises(cp.InputError) as e:
+        call()
+    assert e.value.paths == ["sessions"]
+    assert "must be a sequence of Session. Got int instead." in str(e.value)

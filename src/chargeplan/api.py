@@ -18,7 +18,7 @@ from .problem import ProblemArrays, build_problem
 from .rounding import finalize_rates
 from .solvers import METHODS, SolverReport, solve
 from .timegrid import TimeGrid
-from .validation import validate
+from .validation import session_list, validate
 
 __all__ = ["optimize", "verified_plan"]
 
@@ -115,7 +115,7 @@ def optimize(
             ]
         )
     t0 = time.perf_counter()
-    sessions = list(sessions)
+    sessions = session_list(sessions)
     grid = validate(
         site,
         sessions,

@@ -58,7 +58,7 @@ from .plan import Plan
 from .problem import ProblemArrays, build_problem
 from .rounding import round_rates
 from .solvers import SolverReport
-from .validation import validate
+from .validation import session_list, validate
 
 __all__ = [
     "uncontrolled",
@@ -404,7 +404,7 @@ def _baseline_plan(
     reuse: bool = True,
 ) -> Plan:
     t0 = time.perf_counter()
-    sessions = list(sessions)
+    sessions = session_list(sessions)
     grid = validate(
         site, sessions, start=start, horizon=horizon, step=step, tariff=tariff, forecast=forecast
     )

@@ -24,7 +24,7 @@ from .plan import Plan
 from .problem import build_problem
 from .solvers import SolverReport, repair_min_current, with_delay_cost
 from .timegrid import TimeGrid
-from .validation import check_session, validate
+from .validation import check_session, session_list, validate
 
 __all__ = ["Replanner"]
 
@@ -87,12 +87,7 @@ class Replanner:
         self.delay_cost_per_kwh_h = check_delay_cost(delay_cost_per_kwh_h, "Replanner")
         self._lp = LpSession(time_limit_s)
         self._prices_changed = False
-        try:
-            initial = list(sessions)
-        except TypeError:
-            raise InputError(
-                [Problem("sessions", "sessions must be an iterable of Session.", sessions)]
-            ) from None
+        initial = session_list(sessions, "Replanner")
         self.grid = validate(
             site, initial, start=start, horizon=horizon, step=step, tariff=tariff, forecast=forecast
         )

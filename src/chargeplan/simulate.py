@@ -70,7 +70,7 @@ from .model import Forecast, Session, Site, Tariff, V2GBid
 from .plan import SERVED_TOL_KWH, Plan
 from .problem import evse_phase_weights
 from .timegrid import TimeGrid, align_series, series_coverage, to_timedelta
-from .validation import MAX_CELLS, validate
+from .validation import MAX_CELLS, session_list, validate
 
 __all__ = [
     "SimSession",
@@ -634,7 +634,10 @@ def simulate(
             "replan_every", f"at least (end - start) / {MAX_SIM_STEPS} ({shortest})", replan_every
         )
 
-    sims = [s if isinstance(s, SimSession) else SimSession(s) for s in sessions]
+    sims = [
+        s if isinstance(s, SimSession) else SimSession(s)
+        for s in session_list(sessions, "simulate")
+    ]
     _check_truth(sims)
     sims = [
         s for s in sims if pd.Timestamp(s.session.arrival) < end_ts and s.departure_true > start_ts

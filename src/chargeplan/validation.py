@@ -30,6 +30,7 @@ from .timegrid import TimeGrid, series_coverage, to_timedelta
 __all__ = [
     "validate",
     "check_session",
+    "session_list",
     "MAX_SESSIONS",
     "MAX_SLOTS",
     "MAX_CELLS",
@@ -71,6 +72,33 @@ class _Collector:
             f"The '{name}' parameter of {owner} must be {constraint}. Got {value!r} instead.",
             value,
         )
+
+
+def _not_sessions(owner: str, value: Any) -> list[Problem]:
+    return [
+        Problem(
+            "sessions",
+            f"The 'sessions' parameter of {owner} must be a sequence of Session. "
+            f"Got {type(value).__name__} instead.",
+            value,
+        )
+    ]
+
+
+def session_list(sessions: Any, owner: str = "optimize") -> list:
+    """Return ``sessions`` as a list; raise InputError naming ``sessions`` if it is no sequence.
+
+    Parameters
+    ----------
+    sessions : Any
+        What the caller passed as its sessions.
+    owner : str
+        The function or class the parameter belongs to (for the message).
+    """
+    try:
+        return list(sessions)
+    except TypeError:
+        raise InputError(_not_sessions(owner, sessions)) from None
 
 
 def _is_int(x: Any) -> bool:
@@ -755,7 +783,7 @@ def validate(
     try:
         sessions = list(sessions)
     except TypeError:
-        c.add("sessions", "The 'sessions' parameter of optimize must be a sequence of Session.")
+        c.problems += _not_sessions("optimize", sessions)
         raise InputError(c.problems) from None
     n_nodes, _n_evses, n_sessions = len(site.nodes), len(site.evses), len(sessions)
     if n_nodes > MAX_NODES:
