@@ -99,20 +99,11 @@ def line_phasors(evse: Evse, ev_phases: int | None, site_voltage_v: float) -> np
     its line, a line-to-line load L_j-L_k with ``V_j - V_k`` (out on L_j, back on L_k),
     a 3-phase or DC load with each line. The magnitudes equal the linear coefficients.
     """
-    out = np.zeros(3, dtype=np.complex128)
     unit = np.exp(1j * LINE_ANGLES)
     if evse.dc:
-        out[:] = 1000.0 / (3.0 * site_voltage_v) * unit
-        return out
+        return 1000.0 / (3.0 * site_voltage_v) * unit
     w, kpa = evse_phase_weights(evse, ev_phases, site_voltage_v)
-    wiring = evse.phase or ""
-    if (evse.phases or 3) == 1 and "-" in wiring:
-        a, b = (PHASES.index(x) for x in wiring.split("-"))
-        z = np.exp(1j * _LL_ANGLE[(a, b)]) / kpa
-        out[a] = z
-        out[b] = -z
-        return out
-    return w / kpa * unit
+    return _ac_phasors(evse, w, kpa, unit)
 
 
 @dataclass(frozen=True)
