@@ -1138,3 +1138,170 @@ def test_ocpp_package_serializer_mangles_v21_keys():
     mangled = _v21([roundtrip])
     assert any("setpointL2" in e for e in schema_errors(mangled, "2.1"))
     assert any(m.startswith("rule 1:") and "setpointL2" in m for m in check_profile(mangled, "2.1"))
+
+
+# One corruption per rule branch of check_profile that the payloads above do not reach.
+def _good(version: str) -> dict:
+    profile = {
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Absolute",
+    }
+    schedule = {
+        "startSchedule": START_STR,
+        "duration": 3600,
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [
+            {"startPeriod": 0, "limit": 16.0, "numberPhases": 3},
+            {"startPeriod": 900, "limit": 0.0, "numberPhases": 3},
+        ],
+    }
+    if version == "1.6":
+        return {
+            "connectorId": 1,
+            "csChargingProfiles": profile | {"chargingProfileId": 7, "chargingSchedule": schedule},
+        }
+    return {
+        "evseId": 1,
+        "chargingProfile": profile
+        | {"id": 7, "transactionId": "t1", "chargingSchedule": [schedule | {"id": 7}]},
+    }
+
+
+def _prof(p: dict) -> dict:
+    return p.get("chargingProfile", p.get("csChargingProfiles"))
+
+
+def _sched(p: dict) -> dict:
+    s = _prof(p)["chargingSchedule"]
+    return s[0] if isinstance(s, list) else s
+
+
+def _set(getter, key, value):
+    def corrupt(p):
+        getter(p)[key] = value
+
+    return corrupt
+
+
+def _del(getter, key):
+    def corrupt(p):
+        del getter(p)[key]
+
+    return corrupt
+
+
+_WRAP = lambda p: p  # noqa: E731
+_PERIOD0 = lambda p: _sched(p)["chargingSchedulePeriod"][0]  # noqa: E731
+
+_CORRUPTIONS = [
+    # (version, corruption, expected "rule N: path" prefix)
+    ("1.6", _set(_WRAP, "connectorId", -1), "rule 10: connectorId"),
+    ("2.0.1", _set(_WRAP, "evseId", "1"), "rule 1: evseId"),
+    ("2.0.1", _set(_WRAP, "chargingProfile", []), "rule 1: chargingProfile"),
+    ("2.0.1", _set(_prof, "id", 7.5), "rule 3: chargingProfile.id"),
+    ("1.6", _set(_prof, "stackLevel", -1), "rule 11: csChargingProfiles.stackLevel"),
+    (
+        "2.0.1",
+        _set(_prof, "chargingProfilePurpose", "Magic"),
+        "rule 1: chargingProfile.chargingProfilePurpose",
+    ),
+    (
+        "2.0.1",
+        _set(_prof, "chargingProfileKind", "Forever"),
+        "rule 1: chargingProfile.chargingProfileKind",
+    ),
+    ("2.0.1", _set(_WRAP, "evseId", 0), "rule 8: evseId"),
+    ("2.0.1", _set(_prof, "transactionId", "x" * 37), "rule 3: chargingProfile.transactionId"),
+    (
+        "2.0.1",
+        _set(_prof, "chargingProfileKind", "Recurring"),
+        "rule 18: chargingProfile.recurrencyKind",
+    ),
+    ("2.0.1", _set(_prof, "validFrom", "yesterday"), "rule 19: chargingProfile.validFrom"),
+    ("1.6", _set(_prof, "chargingSchedule", [{}]), "rule 1: csChargingProfiles.chargingSchedule"),
+    ("2.0.1", _set(_prof, "chargingSchedule", {}), "rule 1: chargingProfile.chargingSchedule"),
+    (
+        "2.0.1",
+        lambda p: _prof(p)["chargingSchedule"].append(_sched(p)),
+        "rule 25: chargingProfile.chargingSchedule",
+    ),
+    (
+        "2.0.1",
+        _set(_prof, "chargingSchedule", ["s"]),
+        "rule 1: chargingProfile.chargingSchedule[0]",
+    ),
+    ("2.0.1", _set(_sched, "id", "7"), "rule 3: chargingProfile.chargingSchedule[0].id"),
+    (
+        "1.6",
+        _set(_sched, "duration", 3600.5),
+        "rule 3: csChargingProfiles.chargingSchedule.duration",
+    ),
+    ("1.6", _set(_sched, "duration", 0), "rule 24: csChargingProfiles.chargingSchedule.duration"),
+    (
+        "1.6",
+        _set(_sched, "chargingRateUnit", "kW"),
+        "rule 26: csChargingProfiles.chargingSchedule.chargingRateUnit",
+    ),
+    (
+        "1.6",
+        _set(_sched, "minChargingRate", "6"),
+        "rule 3: csChargingProfiles.chargingSchedule.minChargingRate",
+    ),
+    (
+        "1.6",
+        _del(_sched, "chargingSchedulePeriod"),
+        "rule 2: csChargingProfiles.chargingSchedule.chargingSchedulePeriod",
+    ),
+    (
+        "1.6",
+        _set(_sched, "chargingSchedulePeriod", {}),
+        "rule 1: csChargingProfiles.chargingSchedule.chargingSchedulePeriod",
+    ),
+    (
+        "1.6",
+        _set(_sched, "chargingSchedulePeriod", []),
+        "rule 27: csChargingProfiles.chargingSchedule.chargingSchedulePeriod",
+    ),
+    (
+        "1.6",
+        lambda p: _sched(p)["chargingSchedulePeriod"].append(5),
+        "rule 1: csChargingProfiles.chargingSchedule.chargingSchedulePeriod[2]",
+    ),
+    (
+        "1.6",
+        _set(_PERIOD0, "startPeriod", 0.0),
+        "rule 3: csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].startPeriod",
+    ),
+    (
+        "1.6",
+        _set(_PERIOD0, "limit", float("nan")),
+        "rule 3: csChargingProfiles.chargingSchedule.chargingSchedulePeriod[0].limit",
+    ),
+    (
+        "2.1",
+        _set(_sched, "randomizedDelay", -5),
+        "rule 3: chargingProfile.chargingSchedule[0].randomizedDelay",
+    ),
+    (
+        "2.1",
+        _set(_sched, "limitAtSoC", {"soc": 80}),
+        "rule 2: chargingProfile.chargingSchedule[0].limitAtSoC.limit",
+    ),
+    (
+        "2.1",
+        _set(_PERIOD0, "setpoint", "x"),
+        "rule 3: chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].setpoint",
+    ),
+    ("2.0.1", lambda p: p.update({3: "x"}), "rule 3: payload"),
+]
+
+
+@pytest.mark.parametrize("version, corrupt, expected", _CORRUPTIONS)
+def test_check_profile_reports_each_corruption(version, corrupt, expected):
+    good = _good(version)
+    assert check_profile(good, version) == []
+    bad = json.loads(json.dumps(good))
+    corrupt(bad)
+    msgs = check_profile(bad, version)
+    assert any(m.startswith(expected) for m in msgs), msgs
