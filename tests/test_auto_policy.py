@@ -198,3 +198,48 @@ def test_replanner_delay_cost_matches_optimize(delay: float, slot: int) -> None:
     with pytest.raises(InputError) as err:
         Replanner(_one_ev_site(), [ev], start=T0, horizon="3h", step="1h", delay_cost_per_kwh_h=-1)
     assert err.value.problems[0].path == "Replanner.delay_cost_per_kwh_h"
+
+
+# -- auto when HiGHS fails ----------------------------------------------------------------
+def _broken_highs(monkeypatch):
+    from chargeplan.exceptions import SolverError
+    from chargeplan.solvers import lp as lp_mod
+
+    def broken(h):
+        raise SolverError("HiGHS hit its time limit", status="time_limit")
+
+    monkeypatch.setattr(lp_mod, "_run", broken)
+
+
+def test_auto_keeps_greedy_with_a_warning_when_the_lp_check_fails(monkeypatch):
+    """Greedy leaves energy unmet (two EVs, room for one): auto asks the LP, which fails."""
+    from chargeplan.exceptions import SolverFallbackWarning
+
+    end = T0 + pd.Timedelta("2h")
+    evs = [cp.Session(f"s{i}", f"e{i}", T0, end, energy_kwh=2 * KW) for i in (1, 2)]
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=16)],
+        evses=[cp.Evse(e, parent="grid", max_current_a=16, phases=1) for e in ("e1", "e2")],
+    )
+    _broken_highs(monkeypatch)
+    with pytest.warns(SolverFallbackWarning, match="time_limit"):
+        plan = cp.optimize(site, evs, start=T0, horizon="2h", step="1h")
+    assert plan.report.method == "greedy"
+    assert "the LP check failed (time_limit): kept greedy" in plan.report.reason
+    assert plan.report.info["fallback_from"]["status"] == "time_limit"
+    assert plan.sessions["delivered_kwh"].sum() == pytest.approx(2 * KW, abs=1e-3)
+
+
+def test_auto_keeps_greedy_quietly_when_the_cost_polish_fails(monkeypatch):
+    """Greedy serves everyone on a small problem: the LP only polishes cost; its failure is
+    noted in the report, without a warning."""
+    import warnings
+
+    ev = cp.Session("s1", "e1", T0, T0 + pd.Timedelta("3h"), energy_kwh=KW)
+    _broken_highs(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = cp.optimize(_one_ev_site(), [ev], start=T0, horizon="3h", step="1h")
+    assert plan.report.method == "greedy"
+    assert plan.report.reason.endswith("; the LP failed (time_limit)")
+    assert plan.report.info["lp"]["status"] == "time_limit"
