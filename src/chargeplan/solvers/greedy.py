@@ -1630,6 +1630,23 @@ def solve_greedy(
     surplus = np.empty_like(problem.pv_surplus_kw)
     keep0 = np.zeros(C)  # the passes start from nothing
     best = None
+
+    def score(p, usage):
+        """Weighted unmet energy and cost of a ragged plan; site use per slot to ``usage``."""
+        return _plan_quality(
+            p,
+            present,
+            window,
+            b0,
+            problem.energy_kwh,
+            problem.priority,
+            problem.net_base_kw,
+            problem.price_import_per_kwh,
+            problem.price_export_per_kwh,
+            problem.grid.step_h,
+            usage,
+        )
+
     for name, order, st, sk, in_time in passes:
         if name == "llf" and not thorough:
             continue
@@ -1675,19 +1692,7 @@ def solve_greedy(
             _undo_pass(order, n_done, window, b0, p, cap, problem.cap, chk, pz, ph.pz)
             fresh = True
             continue
-        unmet, cost = _plan_quality(
-            p,
-            present,
-            window,
-            b0,
-            problem.energy_kwh,
-            problem.priority,
-            problem.net_base_kw,
-            problem.price_import_per_kwh,
-            problem.price_export_per_kwh,
-            problem.grid.step_h,
-            usage,
-        )
+        unmet, cost = score(p, usage)
         info["orderings"][name] = {"weighted_unmet_kwh": unmet, "cost": cost}
         if best is None or (round(unmet, 6), cost) < (round(best[1], 6), best[2]):
             free = None if best is None else best[3]
@@ -1735,19 +1740,7 @@ def solve_greedy(
     info["improve_sweeps"] = swept
     info["ordering"] = name
     if moves:  # else the plan is the pass's, and so are its scores
-        unmet, cost = _plan_quality(
-            p,
-            present,
-            window,
-            b0,
-            problem.energy_kwh,
-            problem.priority,
-            problem.net_base_kw,
-            problem.price_import_per_kwh,
-            problem.price_export_per_kwh,
-            problem.grid.step_h,
-            np.empty(T),
-        )
+        unmet, cost = score(p, np.empty(T))
     info["weighted_unmet_kwh"], info["cost"] = unmet, cost
     info["floor_unmet_kwh"] = floor_unmet
     return _from_ragged(p, window, b0, T), info
