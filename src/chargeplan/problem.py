@@ -445,22 +445,18 @@ def build_problem(
     # angles, base load included): their current is a phasor sum, and base load or PV
     # cannot be netted linearly. Angles are multiples of 30 degrees: bit k = k * 30 deg
     # modulo 180 degrees (a discharge is the opposite direction of the same line).
-    mask = np.zeros((len(nodes), 3), dtype=np.int64)
-    sector = np.round(np.angle(acoef) / (np.pi / 6.0)).astype(np.int64) % 6
-    bits = np.where(np.abs(acoef) > 0.0, np.left_shift(1, sector), 0)  # (S, 3)
+    seen = np.zeros((len(nodes), 3, 6), dtype=bool)  # node, line, angle sector
+    sector = np.round(np.angle(acoef) / (np.pi / 6.0)).astype(np.int64) % 6  # (S, 3)
+    s_idx, line_idx = np.nonzero(np.abs(acoef) > 0.0)  # the lines each session loads
     for d in range(path.shape[1]):
-        n_d = path[:, d]
+        n_d = path[s_idx, d]
         ok = n_d >= 0
-        for line in range(3):
-            np.bitwise_or.at(mask[:, line], n_d[ok], bits[ok, line])
+        seen[n_d[ok], line_idx[ok], sector[s_idx[ok], line_idx[ok]]] = True
     has_base = bool(np.any(net_base != 0.0) or np.any(net_base_low != 0.0))
     if has_base:
-        base_bits = np.left_shift(1, np.round(LINE_ANGLES / (np.pi / 6.0)).astype(np.int64) % 6)
-        mask[root] |= base_bits
-    popcount = np.zeros_like(mask)
-    for k in range(6):
-        popcount += (mask >> k) & 1
-    ll_line = popcount > 1
+        base_sector = np.round(LINE_ANGLES / (np.pi / 6.0)).astype(np.int64) % 6
+        seen[root, np.arange(3), base_sector] = True
+    ll_line = seen.sum(axis=2) > 1
     # base load at the root: netted linearly on collinear lines; on the others the
     # linear rows keep |base| free (safe: |I_ev + I_base| <= |I_ev| + |I_base|)
     amps = 1000.0 / (3.0 * V)
