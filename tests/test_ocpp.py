@@ -1294,6 +1294,22 @@ _CORRUPTIONS = [
         "rule 3: chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].setpoint",
     ),
     ("2.0.1", lambda p: p.update({3: "x"}), "rule 3: payload"),
+    # not JSON: numpy scalars (in an object and in an array) and None
+    (
+        "2.0.1",
+        _set(_PERIOD0, "limit", np.float64(16.0)),
+        "rule 3: payload.chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].limit",
+    ),
+    (
+        "2.0.1",
+        _set(_prof, "chargingSchedule", [np.int64(1)]),
+        "rule 3: payload.chargingProfile.chargingSchedule[0]: is not a JSON value",
+    ),
+    (
+        "2.0.1",
+        _set(_prof, "stackLevel", None),
+        "rule 3: payload.chargingProfile.stackLevel: must not be None",
+    ),
 ]
 
 

@@ -622,13 +622,12 @@ def _tenths_to_float(k: int) -> float:
 
 def _runs(tenths: np.ndarray) -> list[list[int]]:
     """Merge consecutive equal slots into ``[first_slot, n_slots, tenths]`` runs."""
-    runs: list[list[int]] = []
-    for i, k in enumerate(tenths.tolist()):
-        if runs and runs[-1][2] == k:
-            runs[-1][1] += 1
-        else:
-            runs.append([i, 1, int(k)])
-    return runs
+    t = np.asarray(tenths)
+    if t.size == 0:
+        return []
+    first = np.concatenate(([0], np.flatnonzero(t[1:] != t[:-1]) + 1))
+    n = np.diff(np.append(first, t.size))
+    return [[int(i), int(m), int(t[i])] for i, m in zip(first.tolist(), n.tolist(), strict=True)]
 
 
 def _merge_to_budget(runs: list[list[int]], max_periods: int) -> tuple[list[list[int]], int]:
@@ -1768,6 +1767,9 @@ def _check_keys(obj: dict, allowed: frozenset, required: set, path: str, bad: An
         bad(2, f"{path}.{k}", "is required.")
 
 
+_JSON_LEAVES = (str, int, float, bool)  # exact types (numpy scalars are not JSON values)
+
+
 def _check_json_values(obj: Any, path: str, bad: Any) -> None:
     """No None/NaN anywhere and only JSON types (rules 1, 3)."""
     if obj is None:
@@ -1776,9 +1778,11 @@ def _check_json_values(obj: Any, path: str, bad: Any) -> None:
         for k, v in obj.items():
             if not isinstance(k, str):
                 bad(3, path, f"has a non-str key {k!r}.")
-            _check_json_values(v, f"{path}.{k}", bad)
+            if type(v) not in _JSON_LEAVES:  # (a plain leaf passes: no path to build)
+                _check_json_values(v, f"{path}.{k}", bad)
     elif isinstance(obj, list):
         for j, v in enumerate(obj):
-            _check_json_values(v, f"{path}[{j}]", bad)
+            if type(v) not in _JSON_LEAVES:
+                _check_json_values(v, f"{path}[{j}]", bad)
     elif not isinstance(obj, str | int | float) or isinstance(obj, np.generic):
         bad(3, path, f"is not a JSON value: {type(obj).__name__}.")
