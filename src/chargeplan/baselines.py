@@ -404,7 +404,7 @@ def _baseline_plan(
     reuse: bool = True,
 ) -> Plan:
     t0 = time.perf_counter()
-    sessions = session_list(sessions)
+    sessions = session_list(sessions, name)
     grid = validate(
         site, sessions, start=start, horizon=horizon, step=step, tariff=tariff, forecast=forecast
     )

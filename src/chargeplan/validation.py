@@ -94,6 +94,16 @@ def session_list(sessions: Any, owner: str = "optimize") -> list:
         What the caller passed as its sessions.
     owner : str
         The function or class the parameter belongs to (for the message).
+
+    Returns
+    -------
+    list
+        The sessions (an iterator is consumed once, here).
+
+    Raises
+    ------
+    InputError
+        If ``sessions`` cannot be iterated.
     """
     try:
         return list(sessions)
