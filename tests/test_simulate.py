@@ -655,3 +655,22 @@ def test_v2g_simulation_keeps_limits_and_reserves(scenario, strategy):
     # bids pay at most their price for the discharge given, and nothing without bids
     top = max((b.price_per_kwh for b in bids), default=0.0)
     assert 0.0 <= k["v2g_revenue"] <= top * k["v2g_discharged_kwh"] + 1e-9
+
+
+@pytest.mark.parametrize(
+    "sim, path",
+    [
+        (SimSession("s0"), "sessions[0].session"),
+        (
+            SimSession(told(), departure_actual=pd.Timestamp("2024-01-01 10:00")),
+            "sessions[0] (id='s0').departure_actual",
+        ),
+        (SimSession(told(), departure_actual="soon"), "sessions[0] (id='s0').departure_actual"),
+        (SimSession(told(), demand_kwh=-1.0), "sessions[0] (id='s0').demand_kwh"),
+        (SimSession(told(), demand_kwh=float("nan")), "sessions[0] (id='s0').demand_kwh"),
+    ],
+)
+def test_bad_truth_names_the_field(sim, path):
+    with pytest.raises(cp.InputError) as err:
+        simulate(one_evse_site(), [sim], start=T0, end=T0 + H)
+    assert path in err.value.paths
