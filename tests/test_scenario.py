@@ -619,6 +619,57 @@ def test_plan_dict_rechecks_and_catches_tampering():
     assert err.value.paths == ["$.scenario.sessions[0].energy_kwh"]
 
 
+def _drop_session_entry(d):
+    d["sessions"].pop(0)
+
+
+def _short_power(d):
+    d["sessions"][0]["power_kw"] = d["sessions"][0]["power_kw"][:-1]
+
+
+def _none_in_power(d):
+    d["sessions"][0]["power_kw"][3] = None
+
+
+def _no_current_on_ac(d):
+    d["sessions"][0]["current_a"] = None
+
+
+def _foreign_session(d):
+    d["sessions"].append(dict(d["sessions"][0], id="stranger"))
+
+
+def _unknown_evse_view(d):
+    d["evses"]["nope"] = d["evses"]["cp1"]
+
+
+def _short_evse_view(d):
+    d["evses"]["cp1"]["power_kw"] = d["evses"]["cp1"]["power_kw"][:-1]
+
+
+@pytest.mark.parametrize(
+    "corrupt, path",
+    [
+        (_drop_session_entry, "$.sessions"),
+        (_short_power, "$.sessions[0].power_kw"),
+        (_none_in_power, "$.sessions[0].power_kw"),
+        (_no_current_on_ac, "$.sessions[0].current_a"),
+        (_foreign_session, "$.sessions[3].id"),
+        (_unknown_evse_view, "$.evses.nope"),
+        (_short_evse_view, "$.evses.cp1.power_kw"),
+    ],
+)
+def test_plan_dict_names_each_malformed_field(corrupt, path):
+    """A plan file that does not fit its scenario is rejected, naming the field."""
+    sc = scenario_from_dict(doc_example())
+    d = json.loads(json.dumps(plan_to_dict(sc.optimize(method="greedy"), sc)))
+    assert check_plan_dict(d) == []
+    corrupt(d)
+    with pytest.raises(InputError) as err:
+        check_plan_dict(d)
+    assert path in err.value.paths, err.value.paths
+
+
 # --------------------------------------------------------------------------- OCPP needs
 
 ARRIVAL = pd.Timestamp("2024-06-03 07:00", tz="Europe/Amsterdam")
