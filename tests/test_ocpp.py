@@ -1313,6 +1313,16 @@ _CORRUPTIONS = [
 ]
 
 
+def test_a_numpy_scalar_limit_is_reported_once():
+    """Found while adding the cases above: it was also reported as off the 0.1 grid."""
+    bad = _good("2.0.1")
+    _PERIOD0(bad)["limit"] = np.float64(16.0)
+    assert check_profile(bad, "2.0.1") == [
+        "rule 3: payload.chargingProfile.chargingSchedule[0].chargingSchedulePeriod[0].limit: "
+        "is not a JSON value: float64."
+    ]
+
+
 @pytest.mark.parametrize("version, corrupt, expected", _CORRUPTIONS)
 def test_check_profile_reports_each_corruption(version, corrupt, expected):
     good = _good(version)

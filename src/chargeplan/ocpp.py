@@ -1663,7 +1663,7 @@ def _check_rate(
     if sign < 0 and value > 0:
         bad(39, path, f"must be <= 0 (discharge is negative). Got {value!r} instead.")
     try:
-        on_grid = Decimal(repr(value)) % Decimal("0.1") == 0
+        on_grid = Decimal(repr(float(value))) % Decimal("0.1") == 0  # as JSON writes it
     except InvalidOperation:
         on_grid = False
     if not on_grid:
