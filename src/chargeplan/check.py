@@ -340,10 +340,7 @@ def check_plan(
     lim_kw = np.empty((N, T))
     for i, node in enumerate(site.nodes):
         _node_limits_a(node, grid, lim_a[i])
-        if isinstance(node.limit_kw, pd.Series):
-            lim_kw[i] = align_series(node.limit_kw, grid, "min")
-        else:
-            lim_kw[i] = np.inf if node.limit_kw is None else float(node.limit_kw)
+        lim_kw[i] = _series_or_const(node.limit_kw, grid, "min", np.inf)
     # line currents: exact phasor magnitudes. The root carries the base load too
     # (balanced, in phase with each line), at its highest and at its lowest within the
     # slot; where base load alone breaks the limit, the plan must only not add to it.
