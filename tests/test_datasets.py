@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from chargeplan import InputError
 from chargeplan.datasets import (
     ACN_TIMEZONE,
+    acn_to_sessions,
     load_acn_sessions,
     load_ev_specs,
     load_nl_day_ahead_prices,
@@ -196,8 +198,18 @@ def test_returned_frames_are_independent():
     ],
 )
 def test_session_argument_errors(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InputError, match=match) as err:
         load_acn_sessions(**kwargs)
+    assert err.value.paths == [match]  # the argument is named as the problem's path
+
+
+@pytest.mark.parametrize("argument", ["energy", "departure"])
+def test_acn_to_sessions_argument_errors(argument):
+    rows = load_acn_sessions("2019-09-03", "2019-09-04")
+    with pytest.raises(InputError, match="Got 'both' instead") as err:
+        acn_to_sessions(rows, **{argument: "both"})
+    assert err.value.paths == [argument]
+    assert err.value.problems[0].value == "both"
 
 
 # --------------------------------------------------------------------------
@@ -268,8 +280,9 @@ def test_price_shift_via_source_start():
     ],
 )
 def test_price_coverage_errors(start, end, source_start, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InputError, match=match) as err:
         load_nl_day_ahead_prices(start, end, source_start=source_start)
+    assert err.value.paths == [match.rstrip("=")]
 
 
 def test_price_window_reaching_end_of_coverage_is_allowed():
@@ -334,8 +347,9 @@ def test_pv_window_with_local_time_bounds():
     ],
 )
 def test_pv_argument_errors(start, end, kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InputError, match=match) as err:
         load_pv_kw_per_kwp(start, end, **kwargs)
+    assert err.value.paths == [match.rstrip("=")]
 
 
 # --------------------------------------------------------------------------

@@ -537,12 +537,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 f"--acn-day must be a date YYYY-MM-DD. Got {args.acn_day!r}"
             ) from None
         if day.tz is None:
-            day = day.tz_localize(ACN_TIMEZONE)
+            local = day.tz_localize(ACN_TIMEZONE, ambiguous="NaT", nonexistent="NaT")
+            if pd.isna(local):
+                raise _UsageError(
+                    f"--acn-day {args.acn_day!r} is ambiguous or does not exist in "
+                    f"{ACN_TIMEZONE} (a daylight saving change); give a date YYYY-MM-DD"
+                )
+            day = local
         site = caltech_site(transformer_cap_kw=args.transformer_kw)
         try:
             rows = load_acn_sessions(day, day + pd.Timedelta(days=args.days))
-        except ValueError as err:
-            raise _UsageError(f"--acn-day: {err}") from None
+        except InputError as err:
+            detail = "; ".join(problem.message for problem in err.problems)
+            raise _UsageError(f"--acn-day: {detail}") from None
         sessions: list[Any] = acn_sim_sessions(rows, site)
         if not sessions:
             raise _UsageError(f"no ACN-Data sessions at Caltech arrive on {args.acn_day}")

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import numpy as np
 import pandas as pd
 
+from ..exceptions import InputError, Problem
+
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
@@ -38,6 +40,12 @@ ACN_TIMEZONE: Final = "America/Los_Angeles"
 
 _PACKAGE: Final = "chargeplan.datasets"
 _HOUR: Final = pd.Timedelta(hours=1)
+
+
+def _bad_argument(name: str, message: str, value: object) -> InputError:
+    """Build the :class:`~chargeplan.InputError` for one rejected call argument."""
+    return InputError([Problem(name, message, value)])
+
 
 _ACN_FILES: Final = MappingProxyType(
     {
@@ -112,22 +120,24 @@ def _to_timestamp(value: TimestampLike, name: str, naive_tz: str) -> pd.Timestam
 
     Raises
     ------
-    ValueError
+    InputError
         If ``value`` cannot be parsed, is NaT, or is a non-existent or
         ambiguous local time in ``naive_tz``.
     """
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}={value!r} is not a valid timestamp") from exc
+        raise _bad_argument(name, f"{name}={value!r} is not a valid timestamp", value) from exc
     if pd.isna(ts):
-        raise ValueError(f"{name}={value!r} is not a valid timestamp")
+        raise _bad_argument(name, f"{name}={value!r} is not a valid timestamp", value)
     if ts.tzinfo is None:
         localized = ts.tz_localize(naive_tz, ambiguous="NaT", nonexistent="NaT")
         if pd.isna(localized):
-            raise ValueError(
+            raise _bad_argument(
+                name,
                 f"{name}={value!r} is ambiguous or does not exist in {naive_tz} "
-                "(daylight saving transition); pass a tz-aware timestamp"
+                "(daylight saving transition); pass a tz-aware timestamp",
+                value,
             )
         ts = localized
     return ts
@@ -150,13 +160,13 @@ def _hourly_window(start: TimestampLike, end: TimestampLike) -> tuple[pd.Timesta
 
     Raises
     ------
-    ValueError
+    InputError
         If a bound is invalid or ``end`` is not after ``start``.
     """
     start_ts = _to_timestamp(start, "start", "UTC").tz_convert("UTC")
     end_ts = _to_timestamp(end, "end", "UTC").tz_convert("UTC")
     if end_ts <= start_ts:
-        raise ValueError(f"end={end!r} must be after start={start!r}")
+        raise _bad_argument("end", f"end={end!r} must be after start={start!r}", end)
     return start_ts.floor("h"), end_ts.ceil("h")
 
 
@@ -279,7 +289,7 @@ def load_acn_sessions(
 
     Raises
     ------
-    ValueError
+    InputError
         If ``site`` is unknown, a bound is not a valid timestamp, or ``end``
         is before ``start``.
 
@@ -301,11 +311,13 @@ def load_acn_sessions(
     'America/Los_Angeles'
     """
     if site not in _ACN_FILES:
-        raise ValueError(f"site={site!r} is not available; choose from {sorted(_ACN_FILES)}")
+        raise _bad_argument(
+            "site", f"site={site!r} is not available; choose from {sorted(_ACN_FILES)}", site
+        )
     start_ts = None if start is None else _to_timestamp(start, "start", ACN_TIMEZONE)
     end_ts = None if end is None else _to_timestamp(end, "end", ACN_TIMEZONE)
     if start_ts is not None and end_ts is not None and end_ts < start_ts:
-        raise ValueError(f"end={end!r} must not be before start={start!r}")
+        raise _bad_argument("end", f"end={end!r} must not be before start={start!r}", end)
 
     sessions = _acn_sessions_cached(site)
     keep = pd.Series(True, index=sessions.index)
@@ -373,10 +385,10 @@ def load_nl_day_ahead_prices(
 
     Raises
     ------
-    ValueError
+    InputError
         If a bound is invalid, ``end`` is not after ``start``, or the source
         window (``[start, end)`` itself, or shifted to ``source_start``)
-        falls outside the data coverage. The message names the offending
+        falls outside the data coverage. The problem's path names the offending
         argument.
 
     Notes
@@ -409,18 +421,22 @@ def load_nl_day_ahead_prices(
     cover_end = prices.index[-1] + _HOUR
     coverage = f"[{cover_start.isoformat()}, {cover_end.isoformat()})"
     if not cover_start <= source_ts < cover_end:
-        raise ValueError(
+        raise _bad_argument(
+            source_name,
             f"{source_name}={source_ts.isoformat()} is outside the price data "
             f"coverage {coverage}"
-            + ("" if source_start is not None else "; pass source_start to shift")
+            + ("" if source_start is not None else "; pass source_start to shift"),
+            start if source_start is None else source_start,
         )
     n_hours = int((end_ts - start_ts) / _HOUR)
     source_end = source_ts + n_hours * _HOUR
     if source_end > cover_end:
-        raise ValueError(
+        raise _bad_argument(
+            "end",
             f"end={end_ts.isoformat()}: the {n_hours}-hour window read from "
             f"{source_name}={source_ts.isoformat()} ends at "
-            f"{source_end.isoformat()}, past the price data coverage {coverage}"
+            f"{source_end.isoformat()}, past the price data coverage {coverage}",
+            end,
         )
 
     first = prices.index.get_loc(source_ts)
@@ -475,7 +491,7 @@ def load_pv_kw_per_kwp(
 
     Raises
     ------
-    ValueError
+    InputError
         If a bound is invalid, ``end`` is not after ``start``, or
         ``source_year`` is not in the data.
 
@@ -498,7 +514,9 @@ def load_pv_kw_per_kwp(
     pv = _pv_kw_per_kwp_cached()
     years = sorted({int(year) for year in pv.index.year})
     if source_year not in years:
-        raise ValueError(f"source_year={source_year!r} is not available; use {years}")
+        raise _bad_argument(
+            "source_year", f"source_year={source_year!r} is not available; use {years}", source_year
+        )
 
     index = pd.date_range(start_ts, end_ts, freq="h", inclusive="left", name="hour_start")
     month = index.month.to_numpy()

@@ -27,6 +27,7 @@ import zlib
 
 import pandas as pd
 
+from ..exceptions import InputError, Problem
 from ..model import Evse, Node, Session, Site
 
 __all__ = ["caltech_site", "CALTECH_EVSES", "acn_to_sessions"]
@@ -109,11 +110,33 @@ def acn_to_sessions(
         EVSE (a data glitch) starts at that one's departure; one left empty is dropped.
         ACN session ids are too long for OCPP, so ``transaction_id`` is a stable 31-bit
         integer derived from the session id (CRC-32).
+
+    Raises
+    ------
+    InputError
+        If ``energy`` or ``departure`` is not one of its choices (the problem's path
+        names the argument).
     """
     if energy not in ("delivered", "requested"):
-        raise ValueError(f"energy must be 'delivered' or 'requested'. Got {energy!r} instead.")
+        raise InputError(
+            [
+                Problem(
+                    "energy",
+                    f"energy must be 'delivered' or 'requested'. Got {energy!r} instead.",
+                    energy,
+                )
+            ]
+        )
     if departure not in ("actual", "estimated"):
-        raise ValueError(f"departure must be 'actual' or 'estimated'. Got {departure!r} instead.")
+        raise InputError(
+            [
+                Problem(
+                    "departure",
+                    f"departure must be 'actual' or 'estimated'. Got {departure!r} instead.",
+                    departure,
+                )
+            ]
+        )
     site = site if site is not None else caltech_site()
     known = {e.id for e in site.evses}
     col = "delivered_energy_kwh" if energy == "delivered" else "requested_energy_kwh"
