@@ -12,6 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import dateutil.tz
 import numpy as np
 import pandas as pd
 import pytest
@@ -338,6 +339,47 @@ def test_without_timezone_stamps_keep_their_offset():
     assert scenario_to_dict(sc) == d
 
 
+@pytest.mark.parametrize(
+    ("zone", "name"),
+    [
+        (dateutil.tz.gettz("America/New_York"), "America/New_York"),
+        (dateutil.tz.tzutc(), "UTC"),
+        (dateutil.tz.tzoffset(None, 19800), "UTC+05:30"),
+        ("/usr/share/zoneinfo/Europe/Paris", "Europe/Paris"),  # a tzfile read from a path
+    ],
+)
+def test_dateutil_zones_are_written_by_name(zone, name):
+    """A dateutil zone is written as its IANA name or offset and read back as that zone."""
+    if isinstance(zone, str):
+        if not Path(zone).is_file():
+            pytest.skip(f"no system time zone file {zone}")
+        zone = dateutil.tz.tzfile(zone)  # has no 'key', only its file name
+    t0 = pd.Timestamp("2024-03-31", tz="Europe/Amsterdam").tz_convert(zone)  # a DST day
+    idx = pd.date_range(t0, periods=8, freq="h")
+    limit = pd.DataFrame({ph: [32.0] * 8 for ph in ("L1", "L2", "L3")}, index=idx)
+    site = cp.Site(
+        nodes=[cp.Node("g", limit_a=limit)], evses=[cp.Evse("e", parent="g", max_current_a=32)]
+    )
+    sc = Scenario(
+        site=site,
+        sessions=[cp.Session("s", "e", t0, t0 + pd.Timedelta("3h"), energy_kwh=5.0)],
+        start=t0,
+        horizon="8h",
+        step="15min",
+        tariff=cp.Tariff(import_price_per_kwh=pd.Series(np.linspace(0.1, 0.3, 8), index=idx)),
+    )
+    back = load_scenario(json.dumps(scenario_to_dict(sc)))
+    for a, b in [
+        (sc.site.nodes[0].limit_a, back.site.nodes[0].limit_a),
+        (sc.tariff.import_price_per_kwh, back.tariff.import_price_per_kwh),
+    ]:
+        assert str(b.index.tz) == name
+        assert [t.isoformat() for t in b.index] == [t.isoformat() for t in a.index]
+        np.testing.assert_array_equal(b.to_numpy(), a.to_numpy())
+    assert str(back.start.tz) == name and back.start == t0
+    assert back.sessions[0].arrival.isoformat() == t0.isoformat()
+
+
 def test_save_and_load_file(tmp_path):
     sc = scenario_from_dict(doc_example())
     path = save_scenario(sc, tmp_path / "s.json")
@@ -487,6 +529,65 @@ BAD = {
         lambda d: d["capabilities"].update({"CS-X": {}}),
         "$.capabilities['CS-X']",
         "Got unknown station id 'CS-X'",
+    ),
+    "time limit": (
+        lambda d: d["planning"].update(time_limit_s=0),
+        "$.planning.time_limit_s",
+        "must be > 0. Got 0 instead",
+    ),
+    "impossible date": (
+        lambda d: d["sessions"][0].update(arrival="2024-13-45T00:00:00+02:00"),
+        "$.sessions[0].arrival",
+        "is not a valid date and time. Got '2024-13-45T00:00:00+02:00'",
+    ),
+    "timestamp type": (
+        lambda d: d["sessions"][0].update(arrival=5),
+        "$.sessions[0].arrival",
+        "must be a string. Got 5 instead",
+    ),
+    "unknown zone suffix": (
+        lambda d: d["sessions"][0].update(arrival="2024-06-03T05:30:00+02:00[Mars/Olympus]"),
+        "$.sessions[0].arrival",
+        "known IANA time zone or an offset '+HH:MM'. Got 'Mars/Olympus'",
+    ),
+    "unknown series zone": (
+        lambda d: d["tariff"]["import_price_per_kwh"].update(tz="Mars/Olympus"),
+        "$.tariff.import_price_per_kwh.tz",
+        "Got 'Mars/Olympus'",
+    ),
+    "unknown index zone suffix": (
+        lambda d: d["tariff"]["import_price_per_kwh"]["index"].__setitem__(
+            0, "2024-06-03T06:00:00+02:00[Mars/Olympus]"
+        ),
+        "$.tariff.import_price_per_kwh.index[0]",
+        "Got 'Mars/Olympus'",
+    ),
+    "impossible index time": (
+        lambda d: d["tariff"]["import_price_per_kwh"]["index"].__setitem__(
+            1, "2024-06-03T99:00:00+02:00"
+        ),
+        "$.tariff.import_price_per_kwh.index[1]",
+        "is not a valid date and time",
+    ),
+    "empty series": (
+        lambda d: d["tariff"].update(import_price_per_kwh={"index": [], "values": []}),
+        "$.tariff.import_price_per_kwh",
+        "must have at least 2 time stamps",
+    ),
+    "integer beyond int64": (
+        lambda d: d["tariff"]["import_price_per_kwh"]["values"].__setitem__(0, 2**70),
+        "$.tariff.import_price_per_kwh",
+        "must be at most 1e+06 in magnitude",
+    ),
+    "offset out of range": (
+        lambda d: d.update(timezone="+24:00"),
+        "$.timezone",
+        "Got '+24:00'",
+    ),
+    "empty id": (
+        lambda d: d["sessions"][0].update(id=""),
+        "$.sessions[0].id",
+        "must be a non-empty string",
     ),
 }
 
