@@ -5,6 +5,7 @@ and meet the profile rules of docs/ocpp-profile-rules.md.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import warnings
 from decimal import Decimal
@@ -563,6 +564,93 @@ def test_input_problems_are_all_listed():
         assert needle in paths
     with pytest.raises(ValueError, match="rule 31"):
         build([dc(power_w=[-5.0])])
+
+
+LIM = "station_limits[0] (station_id='cs1')"
+SCH = "schedules[0] (session_id='s1')"
+BAD_BUILD_INPUT = {
+    "limit not numeric": ([], [StationLimit("cs1", ["x"], None)], f"{LIM}.limit_a", "numeric"),
+    "limit 2-D": ([], [StationLimit("cs1", np.ones((2, 3)), None)], f"{LIM}.limit_a", "1-D"),
+    "limit empty": ([], [StationLimit("cs1", np.array([]), None)], f"{LIM}.limit_a", "non-empty"),
+    "limit inf": ([], [StationLimit("cs1", np.array([1, np.inf]), None)], f"{LIM}.limit_a", "NaN"),
+    "limit lengths": (
+        [],
+        [StationLimit("cs1", np.full(6, 16.0), np.full(5, 1e4))],
+        LIM,
+        "limit_a and limit_w differ in length (6 vs 5)",
+    ),
+    "two limits": (
+        [],
+        [StationLimit("cs1", np.full(6, 16.0), None), StationLimit("cs1", np.full(6, 9.0), None)],
+        "station_limits[1] (station_id='cs1')",
+        "duplicates an earlier station limit",
+    ),
+    "limit station id": (
+        [],
+        [StationLimit("", np.full(6, 16.0), None)],
+        "station_limits[0] (station_id='').station_id",
+        "non-empty str",
+    ),
+    "schedule station id": (
+        [dataclasses.replace(ac(), station_id="")],
+        [],
+        f"{SCH}.station_id",
+        "non-empty str",
+    ),
+    "session id": (
+        [dataclasses.replace(ac(), session_id="")],
+        [],
+        "schedules[0] (session_id='').session_id",
+        "non-empty str",
+    ),
+    "current and power lengths": (
+        [dataclasses.replace(ac(), current_a=np.full(5, 16.0))],
+        [],
+        SCH,
+        "current_a and power_w differ in length (5 vs 6)",
+    ),
+    "power not current x volts": (
+        [dataclasses.replace(ac(), power_w=np.full(6, 1000.0))],
+        [],
+        f"{SCH}.power_w",
+        "must equal current_a * w_per_a",
+    ),
+    "minimum current NaN": (
+        [dataclasses.replace(ac(), min_current_a=float("nan"))],
+        [],
+        f"{SCH}.min_current_a",
+        "finite float >= 0",
+    ),
+    "minimum current str": (
+        [dataclasses.replace(ac(), min_current_a="6")],
+        [],
+        f"{SCH}.min_current_a",
+        "Got '6' instead",
+    ),
+    # a station limit that ends before the schedule would leave the charger at its
+    # hardware maximum for the rest of the horizon (rule 24)
+    "limit shorter than schedule": (
+        [ac()],
+        [StationLimit("cs1", np.full(4, 16.0), None)],
+        SCH,
+        f"has 6 slots where {LIM} has 4",
+    ),
+    "schedules of two lengths": (
+        [ac(), ac("s2", current_a=[16.0] * 7, connector_id=2)],
+        [],
+        "schedules[1] (session_id='s2')",
+        f"has 7 slots where {SCH} has 6",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BUILD_INPUT))
+def test_build_profiles_names_each_bad_input(case):
+    schedules, limits, path, message = BAD_BUILD_INPUT[case]
+    with pytest.raises(InputError) as err:
+        build(schedules, limits)
+    assert err.value.paths == [path]
+    assert message in err.value.problems[0].message
 
 
 def test_versions():

@@ -805,7 +805,8 @@ def build_profiles(
         Planned rate per slot of each active transaction; negative values mean
         discharge and need ``version="2.1"``.
     station_limits : sequence of StationLimit
-        Charger-wide limits per slot (at most one per station).
+        Charger-wide limits per slot (at most one per station). Every schedule and
+        limit has the same number of slots: the horizon.
     start : pandas.Timestamp
         Tz-aware start of slot 0; sent as ``startSchedule`` in UTC (rule 19).
     step_s : int
@@ -931,6 +932,19 @@ def build_profiles(
         seen_sessions.add(cs.session_id)
         seen_connectors.add((p.station_id, p.connector_id))
         prepared.append(p)
+    # one horizon: a station limit that ended before the schedules it caps, or schedules
+    # of different lengths, would not be the plan (rule 24: each lasts the horizon)
+    for p in prepared[1:]:
+        if p.tenths.size != prepared[0].tenths.size:
+            problems.append(
+                Problem(
+                    p.label,
+                    f"has {p.tenths.size} slots where {prepared[0].label} has "
+                    f"{prepared[0].tenths.size}; every schedule and limit covers the same "
+                    "horizon.",
+                    p.tenths.size,
+                )
+            )
 
     ids = _assign_ids(prepared, profile_ids, version, problems)
     if problems:
