@@ -358,6 +358,13 @@ def test_compare_and_kpi_table():
         ({"start": float("inf")}, "simulate.start"),
         ({"horizon": float("nan")}, "simulate.horizon"),
         ({"v2g_bids": 3.0}, "simulate.v2g_bids"),
+        ({"step": "0min"}, "simulate.step"),
+        ({"step": "1500ms"}, "simulate.step"),
+        ({"step": "15min", "horizon": "5min"}, "simulate.horizon"),
+        ({"start": "2024-06-03 08:00"}, "simulate.start"),  # naive
+        ({"start": pd.NaT}, "simulate.start"),
+        ({"start": [1, 2]}, "simulate.start"),
+        ({"end": object()}, "simulate.end"),
     ],
 )
 def test_bad_parameters_raise_input_error(kwargs, path):
