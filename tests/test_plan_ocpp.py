@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 import chargeplan as cp
 from chargeplan.ocpp import StationCapabilities, check_profile
 from test_ocpp import schema_errors
-from test_properties import HOURS, N_SLOTS, STEP_MIN, T0, scenarios
+from test_properties import HOURS, N_SLOTS, STEP_MIN, T0, node_limits, scenarios, slot_values
 
 
 def with_stations(site: cp.Site) -> cp.Site:
@@ -82,6 +82,19 @@ def test_payloads_valid_and_never_above_plan(version, scenario):
         assert sched["startSchedule"] == "2024-06-01T04:00:00.000Z"
         assert sched["duration"] == HOURS * 3600
         if prof["chargingProfilePurpose"] != "TxProfile":
+            # the station max profile never allows more than the node's own limits
+            node = next(n for n in site.nodes if n.station_id == r.station_id)
+            lim = limit_at_slots(sched["chargingSchedulePeriod"], step_s)
+            node_a = node_limits(node).min(axis=0)
+            node_kw = slot_values(node.limit_kw)
+            assert (lim >= 0).all()
+            if sched["chargingRateUnit"] == "A":
+                assert (lim <= node_a + 1e-9).all()
+                # per phase, so the power is at most 3 V times it
+                assert (3 * site.voltage_v * lim <= node_kw * 1000 + 1e-6).all()
+            else:
+                assert np.isinf(node_a).all()  # W cannot bound a phase current
+                assert (lim <= node_kw * 1000 + 1e-6).all()
             continue
         s = by_tx[int(prof["transactionId"])]
         evse = evses[sessions[s].evse]
@@ -128,3 +141,30 @@ def test_station_max_profile_carries_node_limit():
     tx = [r.payload for r in reqs if r.payload["connectorId"] > 0]
     assert sorted(p["connectorId"] for p in tx) == [1, 2]
     assert all(schema_errors(r.payload, "1.6") == [] for r in reqs)
+
+
+def test_station_max_profile_folds_the_kw_limit_into_amperes():
+    """Found by a bug hunt: the kW limit of a node with both limits was left out."""
+    t0 = pd.Timestamp("2024-06-03 08:00", tz="Europe/Amsterdam")
+    site = cp.Site(
+        nodes=[
+            cp.Node("grid", limit_a=100),
+            cp.Node("charger", parent="grid", limit_a=32, limit_kw=11, station_id="CS1"),
+        ],
+        evses=[
+            cp.Evse(f"cp{i}", parent="charger", max_current_a=32, station_id="CS1", connector_id=i)
+            for i in (1, 2)
+        ],
+    )
+    ss = [cp.Session(f"s{i}", f"cp{i}", t0, t0 + pd.Timedelta("4h"), energy_kwh=40) for i in (1, 2)]
+    plan = cp.optimize(site, ss, start=t0, horizon="4h", step="15min")
+    (station,) = [r for r in plan.to_ocpp("2.0.1") if r.payload["evseId"] == 0]
+    sched = station.payload["chargingProfile"]["chargingSchedule"][0]
+    # 11 kW / (3 x 230 V) = 15.94 A per phase, rounded down (not the 32 A phase limit)
+    assert sched["chargingRateUnit"] == "A"
+    assert sched["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 15.9}]
+    # the plan's 3-phase EVs fit under it
+    assert plan.current_a_array.sum(axis=0).max() <= 15.9 + 1e-9
+    # in W it could not bound the phase currents: no weaker profile is sent
+    with pytest.raises(cp.InputError, match="rule 26"):
+        plan.to_ocpp("2.0.1", capabilities=StationCapabilities(rate_units=("W",)))

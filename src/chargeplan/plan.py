@@ -266,6 +266,11 @@ class Plan:
         ``station_id``. Each request names the charging station it
         is addressed to; its ``payload`` is a plain JSON-ready dict.
 
+        A max profile carries all the node's limits in one unit: in A when the node has
+        a current limit (a ``limit_kw`` folded in as ``limit_kw / (3 * voltage_v)`` per
+        phase), in W when it has only ``limit_kw``. A W-only station gets no weaker limit
+        in W for a node with a current limit: that is an ``InputError`` (rule 26).
+
         Parameters
         ----------
         version : {"1.6", "2.0.1", "2.1"}
@@ -364,16 +369,27 @@ class Plan:
             if node.station_id is None:
                 continue
             cap = p.cap[node_pos[node.id]]
-            lim_a = cap[:3].min(axis=0)
             lim_kw = cap[3]
-            has_a, has_kw = np.isfinite(lim_a).all(), np.isfinite(lim_kw).all()
+            # A station max profile has one unit, so it must carry all the node's limits.
+            # A limit in W cannot bound the current of each phase: a node with a current
+            # limit is sent in A, its kW limit (if any) folded in as kW / (3 V) per phase,
+            # which keeps the power within it however the phases are loaded (P <= V *
+            # the sum of the line currents). A node with only a kW limit is sent in W.
+            lim_a = lim_w = None
+            if np.isfinite(cap[:3]).any():
+                volts = self.site.voltage_v
+                lim_a = np.minimum(cap[:3].min(axis=0), lim_kw * 1000.0 / (3.0 * volts))
+            else:
+                lim_w = lim_kw * 1000.0
+            has_a = lim_a is not None and np.isfinite(lim_a).all()
+            has_kw = lim_w is not None and np.isfinite(lim_w).all()
             if not (has_a or has_kw):
                 continue  # no charger-level limit applies
             limits.append(
                 StationLimit(
                     station_id=node.station_id,
                     limit_a=lim_a if has_a else None,
-                    limit_w=lim_kw * 1000.0 if has_kw else None,
+                    limit_w=lim_w if has_kw else None,
                 )
             )
         return schedules, limits
