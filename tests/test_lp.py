@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import chargeplan as cp
+from chargeplan.check import check_plan
 from chargeplan.exceptions import SolverError, SolverFallbackWarning
 from chargeplan.problem import build_problem
 from chargeplan.solvers import lp as lp_mod
@@ -119,6 +120,39 @@ def test_v2g_that_does_not_pay_or_is_not_allowed(case):
     )
     assert (plan.power_kw["cp"] >= 0).all()
     assert plan.kpis["v2g_discharged_kwh"] == 0
+
+
+@pytest.mark.parametrize(
+    ("evse_kw", "session_kw"),
+    [
+        ({"max_power_kw": 50, "dc": True, "max_discharge_power_kw": 0}, {}),
+        ({"max_power_kw": 50, "dc": True}, {"max_discharge_power_kw": 0.0}),
+        ({"max_current_a": 32, "max_discharge_current_a": 0}, {}),
+        ({"max_current_a": 32}, {"max_discharge_current_a": 0.0}),
+        ({"max_current_a": 32, "max_discharge_power_kw": 0}, {}),
+    ],
+)
+def test_a_zero_discharge_limit_means_no_discharge(evse_kw, session_kw):
+    """Found by a bug hunt: a limit of 0 was read as "not given" (the charge limit)."""
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=200)],
+        evses=[cp.Evse("cp", parent="grid", bidirectional=True, **evse_kw)],
+    )
+    session = v2g_session(departure=T0 + h(4), energy_kwh=5, **session_kw)
+    bid = cp.V2GBid("b", start=T0 + h(1), end=T0 + h(2), price_per_kwh=2.0, max_discharge_kw=50)
+    kw = dict(start=T0, horizon="4h", step="1h", v2g_bids=[bid])
+    plan = cp.optimize(
+        site, [session], tariff=cp.Tariff(import_price_per_kwh=0.1), **kw, method="lp"
+    )
+    assert (plan.rate_kw >= 0).all()
+    # the independent checker reads the limit as 0 too: a discharge is a violation
+    rate = np.array([[0.0, -5.0, 5.0, 5.0]])
+    current = rate / (KPA3 if "max_current_a" in evse_kw else 1.0)
+    grid = cp.validate(site, [session], start=T0, horizon="4h", step="1h")
+    found = check_plan(
+        site, [session], grid, rate, np.zeros_like(rate) if "dc" in evse_kw else current
+    )
+    assert {v.kind for v in found} & {"max_discharge_power", "max_discharge_current"}
 
 
 def test_v2g_needs_bidirectional_evse():

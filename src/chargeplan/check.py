@@ -111,6 +111,11 @@ def _node_limits_a(node: Node, grid: TimeGrid, out: np.ndarray) -> None:
         out[:] = float(lim)
 
 
+def _unless_none(value, default):
+    """``value``, or ``default`` when it is not given (0 is a value: no discharge at all)."""
+    return default if value is None else value
+
+
 def _least(*values) -> float:
     """Return the smallest of the values given (``None``: not given), inf when none is."""
     out = np.inf
@@ -207,8 +212,8 @@ def check_plan(
         may_dis[s] = bool(sess.v2g and evse.bidirectional)
         max_kw[s] = _least(evse.max_power_kw, sess.max_power_kw)
         dis_kw[s] = _least(
-            evse.max_discharge_power_kw or evse.max_power_kw,
-            sess.max_discharge_power_kw or sess.max_power_kw,
+            _unless_none(evse.max_discharge_power_kw, evse.max_power_kw),
+            _unless_none(sess.max_discharge_power_kw, sess.max_power_kw),
         )
         requested[s] = sess.requested_energy_kwh()
         depth[s] = sess.reserve_depth_kwh()
@@ -229,8 +234,8 @@ def check_plan(
         max_a[s] = _least(evse.max_current_a, sess.max_current_a)
         min_a[s] = max(evse.min_current_a, sess.min_current_a or 0.0)
         dis_a[s] = _least(
-            evse.max_discharge_current_a or evse.max_current_a,
-            sess.max_discharge_current_a or sess.max_current_a,
+            _unless_none(evse.max_discharge_current_a, evse.max_current_a),
+            _unless_none(sess.max_discharge_current_a, sess.max_current_a),
         )
 
     def who(s: int) -> str:

@@ -263,6 +263,11 @@ def _fraction(
     return np.clip((hi - lo) / (step_s * 1e9), 0.0, 1.0)
 
 
+def _unless_none(value, default):
+    """``value``, or ``default`` when it is not given (0 is a value: no discharge at all)."""
+    return default if value is None else value
+
+
 def _floor_grid(x: float) -> float:
     """Scalar :func:`floor_to_grid` (0.1 grid), the same float result without numpy."""
     return math.floor(x / 0.1 + 1e-6) * 0.1
@@ -391,8 +396,8 @@ def build_problem(
             d_max = min(
                 x
                 for x in (
-                    evse.max_discharge_power_kw or evse.max_power_kw,
-                    sess.max_discharge_power_kw or sess.max_power_kw,
+                    _unless_none(evse.max_discharge_power_kw, evse.max_power_kw),
+                    _unless_none(sess.max_discharge_power_kw, sess.max_power_kw),
                 )
                 if x is not None
             )
@@ -415,8 +420,8 @@ def build_problem(
             d_amps = [
                 x
                 for x in (
-                    evse.max_discharge_current_a or evse.max_current_a,
-                    sess.max_discharge_current_a or sess.max_current_a,
+                    _unless_none(evse.max_discharge_current_a, evse.max_current_a),
+                    _unless_none(sess.max_discharge_current_a, sess.max_current_a),
                 )
                 if x is not None
             ]
