@@ -400,6 +400,72 @@ def test_each_rule_names_the_field(make, expected_path):
     assert expected_path in e.value.paths, paths(e)
 
 
+_HOURS = pd.date_range(T0, periods=5, freq="1h")
+_CP1 = [cp.Evse("cp1", parent="grid", max_current_a=32)]
+
+
+def _node_limit_site(limit_a):
+    return cp.Site(
+        nodes=[cp.Node("grid", limit_a=limit_a)],
+        evses=[cp.Evse("cp1", parent="grid", max_current_a=32)],
+    )
+
+
+@pytest.mark.parametrize(
+    "make, expected_path",
+    [
+        # flags must be bools: "false" is truthy, and was planned as bidirectional
+        (lambda: run(site(bidirectional="false")), f"{_E}.bidirectional"),
+        (lambda: run(site(bidirectional=pd.Series(1.0, index=_HOURS))), f"{_E}.bidirectional"),
+        (lambda: run(site(dc=np.array([1.0, 2.0]))), f"{_E}.dc"),
+        (lambda: run(site(dc="no")), f"{_E}.dc"),
+        (
+            lambda: run(cp.Site(nodes=[cp.Node("grid")], evses=_CP1, phasor_limits="no")),
+            "site.phasor_limits",
+        ),
+        # ids and wirings of other types
+        (
+            lambda: run(
+                cp.Site(nodes=[cp.Node("grid"), cp.Node("f", parent=np.array([1, 2]))], evses=_CP1)
+            ),
+            "site.nodes[1] (id='f').parent",
+        ),
+        (lambda: run(site(phase_rotation=np.array([1, 2]))), f"{_E}.phase_rotation"),
+        (lambda: run(site(phases=1, phase=["L1"])), f"{_E}.phase"),
+        (lambda: run(cp.Site(nodes=float("nan"), evses=[])), "site.nodes"),
+        (lambda: run(cp.Site(nodes=[cp.Node("grid")], evses=7)), "site.evses"),
+        # series: one column per phase, numbers only
+        (
+            lambda: run(
+                _node_limit_site(
+                    pd.DataFrame([[10.0, 20.0]] * 5, index=_HOURS, columns=["L1", "L1"])
+                )
+            ),
+            "site.nodes[0] (id='grid').limit_a",
+        ),
+        (
+            lambda: run(_node_limit_site(pd.Series(True, index=_HOURS))),
+            "site.nodes[0] (id='grid').limit_a",
+        ),
+        (
+            lambda: run(_node_limit_site(pd.Series(["10", "20", "30", "40", "50"], index=_HOURS))),
+            "site.nodes[0] (id='grid').limit_a",
+        ),
+    ],
+)
+def test_inputs_of_the_wrong_type_name_the_field(make, expected_path):
+    """Found by a bug hunt: these raised TypeError/ValueError, or were accepted."""
+    with pytest.raises(cp.InputError) as e:
+        make()
+    assert expected_path in e.value.paths, paths(e)
+    assert "sessions[0] (id='s1').evse" not in e.value.paths  # not an unknown EVSE
+
+
+def test_an_empty_series_of_bids_is_no_bids():
+    plan = run(v2g_bids=pd.Series([], dtype=float))
+    assert plan.report.status  # planned, without bids
+
+
 def test_node_and_session_count_bounds(monkeypatch):
     monkeypatch.setattr(validation, "MAX_NODES", 1)
     with pytest.raises(cp.InputError) as e:

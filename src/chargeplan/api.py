@@ -140,7 +140,7 @@ def optimize(
             ]
         )
     check_delay_cost(delay_cost_per_kwh_h, "optimize")
-    bids = list(v2g_bids or [])
+    bids = [] if v2g_bids is None else list(v2g_bids)
     problem = build_problem(site, sessions, grid, tariff, forecast, bids)
     t_build = time.perf_counter() - t0
     rate, report = solve(

@@ -486,7 +486,7 @@ def build_problem(
         if tariff is not None and tariff.export_price_per_kwh is not None
         else np.zeros(T)
     )
-    bids = list(v2g_bids or [])
+    bids = [] if v2g_bids is None else list(v2g_bids)
     B = len(bids)
     sid_index = {x.id: i for i, x in enumerate(sessions)}
     bid_window = np.zeros((B, T))

@@ -130,6 +130,14 @@ def _is_number(x: Any) -> bool:
     )
 
 
+def _check_bool(c: _Collector, path: str, owner: str, name: str, value: Any) -> bool:
+    """Check a flag: a bool, not merely truthy (``"false"`` would read as True)."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    c.param(path, owner, name, "a bool (True or False)", value)
+    return False
+
+
 def _check_number(
     c: _Collector,
     path: str,
@@ -218,6 +226,14 @@ def _check_series_index(
 
 
 def _check_values(c: _Collector, where: str, values: np.ndarray, *, nonneg: bool) -> None:
+    if np.asarray(values).dtype.kind not in "iuf":  # bool, object, str, datetime, ...
+        kinds = {type(x).__name__ for x in np.asarray(values, dtype=object).ravel()}
+        if np.asarray(values).dtype.kind == "b" or not kinds <= {"int", "float"}:
+            c.add(
+                where,
+                f"The values of {where} must be real numbers. Got {sorted(kinds)} instead.",
+            )
+            return
     try:
         v = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -271,10 +287,10 @@ def _check_limit_a(c: _Collector, path: str, value: Any, grid: TimeGrid | None) 
     where = f"{path}.limit_a"
     if isinstance(value, pd.DataFrame):
         extra = [col for col in value.columns if col not in ("L1", "L2", "L3")]
-        if extra or len(value.columns) == 0:
+        if extra or len(value.columns) == 0 or value.columns.has_duplicates:
             c.add(
                 where,
-                f"The columns of {where} must be among 'L1', 'L2', 'L3'. "
+                f"The columns of {where} must be among 'L1', 'L2', 'L3', each once. "
                 f"Got {list(value.columns)!r} instead.",
                 list(value.columns),
             )
@@ -399,7 +415,7 @@ def _check_nodes(c: _Collector, site: Site, grid: TimeGrid | None) -> dict[str, 
         while _names(cur, parent) and cur not in seen:
             seen.append(cur)
             cur = parent[cur]
-        if cur is not None and cur in seen:
+        if isinstance(cur, str) and cur in seen:
             cycle = seen[seen.index(cur) :]
             key = min(cycle)
             if key not in reported:
@@ -439,7 +455,10 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
         c.param(path, "Evse", "station_id", "a non-empty string", e.station_id)
     _check_number(c, path, "Evse", "max_discharge_current_a", e.max_discharge_current_a)
     _check_number(c, path, "Evse", "max_discharge_power_kw", e.max_discharge_power_kw)
-    if not e.bidirectional:
+    ok_bidi = _check_bool(c, path, "Evse", "bidirectional", e.bidirectional)
+    if not _check_bool(c, path, "Evse", "dc", e.dc):
+        return  # what else to check depends on it
+    if ok_bidi and not e.bidirectional:
         for name in ("max_discharge_current_a", "max_discharge_power_kw"):
             if getattr(e, name) is not None:
                 c.param(
@@ -486,12 +505,12 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
                 "unset for a 1-phase EVSE (use phase)",
                 e.phase_rotation,
             )
-        elif e.phase_rotation not in PHASE_ROTATIONS:
+        elif not isinstance(e.phase_rotation, str) or e.phase_rotation not in PHASE_ROTATIONS:
             c.param(path, "Evse", "phase_rotation", f"one of {PHASE_ROTATIONS}", e.phase_rotation)
     if e.phase is not None:
         if phases != 1:
             c.param(path, "Evse", "phase", "unset for a 3-phase EVSE (use phase_rotation)", e.phase)
-        elif e.phase not in SINGLE_PHASE_WIRINGS:
+        elif not isinstance(e.phase, str) or e.phase not in SINGLE_PHASE_WIRINGS:
             c.param(path, "Evse", "phase", f"one of {SINGLE_PHASE_WIRINGS}", e.phase)
     if (
         ok_min
@@ -505,10 +524,11 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
 
 
 def _check_session(
-    c: _Collector, path: str, s: Session, evses: dict[str, Evse]
+    c: _Collector, path: str, s: Session, evses: dict[str, Evse], flawed: frozenset = frozenset()
 ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """Check a session; ``flawed``: ids of EVSEs whose flags were rejected (not unknown)."""
     evse = evses.get(s.evse) if isinstance(s.evse, str) else None
-    if evse is None:
+    if evse is None and not (isinstance(s.evse, str) and s.evse in flawed):
         c.add(
             f"{path}.evse",
             f"The 'evse' parameter of Session must name an EVSE. "
@@ -795,7 +815,19 @@ def validate(
     except TypeError:
         c.problems += _not_sessions("optimize", sessions)
         raise InputError(c.problems) from None
-    n_nodes, _n_evses, n_sessions = len(site.nodes), len(site.evses), len(sessions)
+    for name in ("nodes", "evses"):
+        try:
+            list(getattr(site, name))
+        except TypeError:
+            c.add(
+                f"site.{name}",
+                f"The '{name}' parameter of Site must be a list of "
+                f"{'Node' if name == 'nodes' else 'Evse'}. Got {getattr(site, name)!r} instead.",
+                getattr(site, name),
+            )
+    if c.problems and any(p.path in ("site.nodes", "site.evses") for p in c.problems):
+        raise InputError(c.problems)
+    n_nodes, _n_evses, n_sessions = len(list(site.nodes)), len(list(site.evses)), len(sessions)
     if n_nodes > MAX_NODES:
         c.add(
             "site.nodes", f"A site must have <= {MAX_NODES} nodes. Got {n_nodes} instead.", n_nodes
@@ -816,6 +848,7 @@ def validate(
         raise InputError(c.problems)  # too large: stop before walking everything
     _check_number(c, "site", "Site", "voltage_v", site.voltage_v, lo=MIN_VOLTAGE_V, optional=False)
     _check_number(c, "site", "Site", "export_limit_kw", site.export_limit_kw)
+    _check_bool(c, "site", "Site", "phasor_limits", site.phasor_limits)
     node_ids = _check_nodes(c, site, grid)
 
     evse_list = list(site.evses)
@@ -829,6 +862,15 @@ def validate(
             continue
         _check_evse(c, _label("site.evses", i, e), e, node_ids)
     evses = {e.id: e for e in evse_list if isinstance(e, Evse) and isinstance(e.id, str)}
+    # an EVSE whose flags are not bools cannot be reasoned about: its sessions are
+    # checked without it (and not reported as naming an unknown EVSE)
+    flawed = frozenset(
+        k
+        for k, e in evses.items()
+        if not isinstance(e.dc, (bool, np.bool_))
+        or not isinstance(e.bidirectional, (bool, np.bool_))
+    )
+    evses = {k: e for k, e in evses.items() if k not in flawed}
 
     session_ids = _check_ids(c, "sessions", sessions)
     windows: dict[str, list[tuple[pd.Timestamp, pd.Timestamp, int]]] = {}
@@ -839,7 +881,7 @@ def validate(
                 f"sessions[{i}] must be a Session. Got {type(s).__name__} instead.",
             )
             continue
-        w = _check_session(c, _label("sessions", i, s), s, evses)
+        w = _check_session(c, _label("sessions", i, s), s, evses, flawed)
         if w is not None and _names(s.evse, evses):
             windows.setdefault(s.evse, []).append((w[0], w[1], i))
     for evse_id, ws in windows.items():
