@@ -205,7 +205,7 @@ def _broken_highs(monkeypatch):
     from chargeplan.exceptions import SolverError
     from chargeplan.solvers import lp as lp_mod
 
-    def broken(h):
+    def broken(h, **kw):
         raise SolverError("HiGHS hit its time limit", status="time_limit")
 
     monkeypatch.setattr(lp_mod, "_run", broken)
@@ -243,3 +243,69 @@ def test_auto_keeps_greedy_quietly_when_the_cost_polish_fails(monkeypatch):
     assert plan.report.method == "greedy"
     assert plan.report.reason.endswith("; the LP failed (time_limit)")
     assert plan.report.info["lp"]["status"] == "time_limit"
+
+
+# -- auto's MILP is time-boxed ------------------------------------------------------------
+def _slow_milp_inputs() -> dict:
+    """One V2G EV with a demand charge: HiGHS finds its best plan in well under a second
+    but took 76 s to prove it optimal (48 binaries; found by a bug hunt)."""
+    tz = "Europe/Amsterdam"
+    t0 = pd.Timestamp("2024-06-01 08:09:18", tz=tz)
+    site = cp.Site(
+        nodes=[
+            cp.Node("n0", limit_a=(None, 46.0, None)),
+            cp.Node("n1", parent="n0", limit_kw=24.0),
+        ],
+        evses=[
+            cp.Evse(
+                "e1", parent="n1", max_current_a=33.0, phases=1, phase="L2-L3", bidirectional=True
+            )
+        ],
+    )
+    ev = cp.Session(
+        "s1",
+        evse="e1",
+        arrival=t0,
+        departure=pd.Timestamp("2024-06-01 12:12:40", tz=tz),
+        energy_kwh=2.934090578121391,
+        battery_capacity_kwh=60.0,
+        soc_now_pct=74.81179035124552,
+        max_current_a=18.0,
+        max_power_kw=5.0,
+        priority=2.0,
+        v2g=True,
+        soc_min_pct=31.87143398880578,
+        round_trip_efficiency=0.9790180057544617,
+        degradation_cost_per_kwh=0.020703328742583366,
+    )
+    idx = pd.date_range("2024-06-01 06:00", periods=7, freq="1h", tz=tz)
+    prices = pd.Series([0.3, 0.2, 0.2, 0.5, 0.1, 0.5, 0.4], index=idx)
+    tariff = cp.Tariff(import_price_per_kwh=prices, demand_charge_per_kw=5.0)
+    return dict(site=site, sessions=[ev], start=t0, horizon="2h", step="5min", tariff=tariff)
+
+
+def test_auto_keeps_the_milps_best_plan_at_its_time_budget():
+    plan = cp.optimize(**_slow_milp_inputs())  # checked, as every plan
+    assert (plan.report.method, plan.report.status) == ("milp", "feasible")
+    assert f"stopped at its {cp.solvers.AUTO_MILP_TIME_LIMIT_S:g} s budget" in plan.report.reason
+    assert 0 < plan.report.info["mip_gap"] < 0.5
+    # the exact min-current rule of the MILP: 0 or at least 6 A in every cell
+    cur = np.abs(plan.current_a_array)
+    assert not ((cur > 0) & (cur < 6.0 - 1e-9)).any()
+
+
+def test_auto_runs_lp_and_repair_when_the_milp_has_no_plan_in_time(monkeypatch):
+    from chargeplan.exceptions import SolverError
+    from chargeplan.solvers import lp as lp_mod
+
+    solve_lp = lp_mod.solve_lp
+
+    def no_milp_plan(problem, *, integer=False, **kw):
+        if integer:
+            raise SolverError("HiGHS hit its time limit", status="time_limit")
+        return solve_lp(problem, integer=integer, **kw)
+
+    monkeypatch.setattr(lp_mod, "solve_lp", no_milp_plan)
+    plan = cp.optimize(**_slow_milp_inputs())
+    assert plan.report.method == "lp"
+    assert "the MILP found no plan in 2 s -> LP + repair" in plan.report.reason

@@ -326,7 +326,7 @@ def test_auto_uses_lp_for_v2g_and_falls_back_on_failure(monkeypatch):
     )
     assert ok.report.method in ("lp", "milp") and "LP features" in ok.report.reason
 
-    def broken(h):
+    def broken(h, **kw):
         raise SolverError("HiGHS hit its time limit", status="time_limit")
 
     monkeypatch.setattr(lp_mod, "_run", broken)

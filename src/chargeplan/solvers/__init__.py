@@ -19,8 +19,13 @@ Solver methods
 ``"auto"``
     1. If the problem needs LP features (V2G sessions or bids, a demand charge), the
        HiGHS path runs: the MILP when it has at most ``MILP_MAX_BINARIES`` binaries,
-       else LP + repair. If HiGHS fails or hits ``time_limit_s``, the greedy plan is
-       returned with a :class:`~chargeplan.SolverFallbackWarning`.
+       else LP + repair. The MILP gets at most ``AUTO_MILP_TIME_LIMIT_S`` (or
+       ``time_limit_s`` if lower): proving optimality can take minutes even on a small
+       problem (76 s seen with 48 binaries). Stopped there, its best plan so far is
+       kept (status ``"feasible"``, gap in ``info["mip_gap"]``; which plan that is
+       depends on the machine's speed); without one, LP + repair runs. If HiGHS fails
+       or hits ``time_limit_s``, the greedy plan is returned with a
+       :class:`~chargeplan.SolverFallbackWarning`.
     2. Otherwise greedy runs first. If it leaves energy unmet beyond what the EVs' own
        limits and windows make unavoidable, the LP (+ repair) runs too, since capacity
        may allow more (the LP minimises unmet energy first), and
@@ -60,6 +65,7 @@ __all__ = [
     "solve",
     "METHODS",
     "MILP_MAX_BINARIES",
+    "AUTO_MILP_TIME_LIMIT_S",
     "AUTO_LP_MAX_CELLS",
     "with_delay_cost",
     "plan_quality",
@@ -70,6 +76,10 @@ METHODS = ("auto", "greedy", "lp", "milp", "cvxpy")
 
 #: Largest number of min-current binaries the auto policy solves as an exact MILP.
 MILP_MAX_BINARIES = 400
+
+#: Seconds the auto policy gives the MILP before keeping its best plan so far (a
+#: small MILP usually proves its optimum in milliseconds).
+AUTO_MILP_TIME_LIMIT_S = 2.0
 
 #: Largest number of session-slot cells (EV plugged in, rate > 0 allowed) for which the
 #: auto policy also runs the LP to lower the cost of a greedy plan (about 50 EVs over a
@@ -88,8 +98,9 @@ class SolverReport:
     requested : str
         The ``method`` the caller asked for.
     status : str
-        ``"heuristic"`` (greedy), ``"optimal"`` (LP/MILP optimal) or ``"repaired"``
-        (LP optimum adjusted for the min-current rule).
+        ``"heuristic"`` (greedy), ``"optimal"`` (LP/MILP optimal), ``"repaired"``
+        (LP optimum adjusted for the min-current rule) or ``"feasible"`` (a MILP
+        stopped by the auto policy's time budget: a valid plan, not proven optimal).
     reason : str
         Why this solver was used (and any fallback).
     solve_time_s, build_time_s, check_time_s : float
@@ -123,7 +134,10 @@ def _run_greedy(problem: ProblemArrays) -> tuple[np.ndarray, dict]:
 
 
 def _run_lp(
-    problem: ProblemArrays, integer: bool, time_limit_s: float | None
+    problem: ProblemArrays,
+    integer: bool,
+    time_limit_s: float | None,
+    accept_incumbent: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """MILP, or LP + min-current repair.
 
@@ -137,7 +151,9 @@ def _run_lp(
     from .lp import solve_lp
 
     if integer:
-        rate, info = solve_lp(problem, integer=True, time_limit_s=time_limit_s)
+        rate, info = solve_lp(
+            problem, integer=True, time_limit_s=time_limit_s, accept_incumbent=accept_incumbent
+        )
     elif problem.has_v2g:
         rate, info = solve_lp(problem, time_limit_s=time_limit_s)
         rate = fill_from(problem, rate)
@@ -210,6 +226,8 @@ def with_delay_cost(problem: ProblemArrays, delay_cost_per_kwh_h: float) -> Prob
 
 def _lp_status(info: dict) -> str:
     """Report status of an LP/MILP/cvxpy plan: repaired if min-current cells were fixed."""
+    if info.get("status") == "feasible":
+        return "feasible"
     return "repaired" if info.get("repaired_cells") else "optimal"
 
 
@@ -296,7 +314,26 @@ def solve(
             f"min-current binaries -> {'exact MILP' if integer else 'LP + repair'}"
         )
         try:
-            rate, info = _run_lp(problem, integer, time_limit_s)
+            if integer:
+                budget = AUTO_MILP_TIME_LIMIT_S
+                if time_limit_s is not None:
+                    budget = min(budget, time_limit_s)
+                try:
+                    rate, info = _run_lp(problem, True, budget, accept_incumbent=True)
+                except SolverError as e:
+                    if e.status != "time_limit":
+                        raise
+                    used = "lp"  # no MILP plan within its budget: LP + repair
+                    why += f"; the MILP found no plan in {budget:g} s -> LP + repair"
+                    rate, info = _run_lp(problem, False, time_limit_s)
+                else:
+                    if info["status"] == "feasible":
+                        why += (
+                            f"; stopped at its {budget:g} s budget with a plan "
+                            f"{info['mip_gap']:.2%} from the bound"
+                        )
+            else:
+                rate, info = _run_lp(problem, False, time_limit_s)
             return rate, report(used, _lp_status(info), why, info)
         except SolverError as e:
             warnings.warn(

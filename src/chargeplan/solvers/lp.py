@@ -492,8 +492,11 @@ def _highs(model: LpModel, time_limit_s: float | None, options: dict | None):
     return h
 
 
-def _run(h) -> str:
+def _run(h, allow_incumbent: bool = False) -> str:
     """Run HiGHS; map its model status to ours (raise unless optimal).
+
+    With ``allow_incumbent`` (a MILP), a run stopped by its time limit with a feasible
+    solution returns ``"feasible"`` (not proven optimal) instead of raising.
 
     The model is feasible by construction (no charging, every request unmet, is a
     solution), so "infeasible" is a numerical artefact: seen from HiGHS's MIP presolve
@@ -524,6 +527,9 @@ def _run(h) -> str:
         # no column (no session may charge; imp substituted everywhere): nothing to decide
         return "optimal"
     if ms == highspy.HighsModelStatus.kTimeLimit:
+        feasible = highspy.SolutionStatus.kSolutionStatusFeasible
+        if allow_incumbent and h.getInfo().primal_solution_status == feasible:
+            return "feasible"
         raise SolverError("HiGHS hit its time limit", status="time_limit")
     raise SolverError(f"HiGHS ended with status {h.modelStatusToString(ms)}", status="error")
 
@@ -545,6 +551,7 @@ def solve_lp(
     time_limit_s: float | None = None,
     highs_options: dict | None = None,
     repair: bool = True,
+    accept_incumbent: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """Solve the planning LP (``integer=False``: LP + repair) or MILP on HiGHS.
 
@@ -560,6 +567,10 @@ def solve_lp(
     repair : bool, default True
         LP only: enforce the min-current rule by re-solving (see ``_repair``). With
         ``False`` the relaxation is returned as is (cells may be below the minimum).
+    accept_incumbent : bool, default False
+        MILP only: when the time limit stops HiGHS with a feasible solution, return it
+        (``info["status"] == "feasible"``, its relative gap in ``info["mip_gap"]``)
+        instead of raising.
 
     Returns
     -------
@@ -571,7 +582,8 @@ def solve_lp(
     Raises
     ------
     SolverError
-        HiGHS failed, hit the time limit, or the repair LP was infeasible.
+        HiGHS failed, hit the time limit (without a solution to accept), or the repair
+        LP was infeasible.
     """
     import time
 
@@ -580,7 +592,7 @@ def solve_lp(
     model = build_lp(p, integer=integer)
     t_build = time.perf_counter() - t0
     h = _highs(model, time_limit_s, highs_options)
-    status = _run(h)
+    status = _run(h, allow_incumbent=integer and accept_incumbent)
     x = np.asarray(h.getSolution().col_value)
     c, d = _rates(p, model, x)
     info = {
@@ -592,6 +604,8 @@ def solve_lp(
         "status": status,
         "repaired_cells": 0,
     }
+    if status == "feasible":
+        info["mip_gap"] = float(h.getInfo().mip_gap)
     info["relaxation_objective"] = float(h.getInfo().objective_function_value)
     objective = info["relaxation_objective"]
     if not integer and repair:
