@@ -113,6 +113,11 @@ def test_replanner_errors():
         cp.Replanner(
             site, [replace(sessions[0], energy_kwh=-1)], start=T0, horizon="8h", step="15min"
         )
+    # an EVSE reference of another type (found by a bug hunt: it raised a ValueError)
+    bad = replace(sessions[0], id="new", evse=np.array(["a", "b"]))
+    with pytest.raises(cp.InputError) as e:
+        rp.add_session(bad)
+    assert e.value.paths == ["session (id='new').evse"]
 
 
 def test_rejected_events_leave_the_replanner_as_it_was():

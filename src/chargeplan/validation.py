@@ -495,7 +495,7 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
         c.param(path, "Evse", "max_current_a", "given for an AC EVSE (or max_power_kw)", None)
     if e.phases is not None and not (_is_int(e.phases) and e.phases in (1, 3)):
         c.param(path, "Evse", "phases", "1 or 3", e.phases)
-    phases = 3 if e.phases is None else e.phases
+    phases = e.phases if _is_int(e.phases) and e.phases in (1, 3) else 3  # (bad: reported)
     if e.phase_rotation is not None:
         if phases != 3:
             c.param(
@@ -751,7 +751,7 @@ def check_session(site: Site, session: Any, others: Sequence[Session] = ()) -> N
     path = f"session (id={session.id!r})"
     evses = {e.id: e for e in site.evses}
     w = _check_session(c, path, session, evses)
-    if w is not None:
+    if w is not None and isinstance(session.evse, str):
         for o in others:
             if o.evse == session.evse and o.id != session.id:
                 a, d = pd.Timestamp(o.arrival), pd.Timestamp(o.departure)
@@ -862,13 +862,14 @@ def validate(
             continue
         _check_evse(c, _label("site.evses", i, e), e, node_ids)
     evses = {e.id: e for e in evse_list if isinstance(e, Evse) and isinstance(e.id, str)}
-    # an EVSE whose flags are not bools cannot be reasoned about: its sessions are
-    # checked without it (and not reported as naming an unknown EVSE)
+    # an EVSE whose flags or phases are of the wrong type cannot be reasoned about: its
+    # sessions are checked without it (and not reported as naming an unknown EVSE)
     flawed = frozenset(
         k
         for k, e in evses.items()
         if not isinstance(e.dc, (bool, np.bool_))
         or not isinstance(e.bidirectional, (bool, np.bool_))
+        or not (e.phases is None or (_is_int(e.phases) and e.phases in (1, 3)))
     )
     evses = {k: e for k, e in evses.items() if k not in flawed}
 
