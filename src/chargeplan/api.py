@@ -69,7 +69,8 @@ def optimize(
         and may add objective terms (``model.objective += ...``) and constraints
         (``model.constraints.append(...)``); implies ``method="cvxpy"`` (optional
         extra ``chargeplan[cvxpy]``). Energy lost to rounding is then not topped up,
-        so the user's constraints keep holding.
+        so the user's constraints on charging keep holding (rounding a discharge toward
+        zero can raise the site import by up to 0.1 A per discharging EV).
     cvxpy_options : dict, optional
         Passed to :func:`chargeplan.solvers.custom.solve_cvxpy` (e.g. ``solver``).
     delay_cost_per_kwh_h : float, default 0
