@@ -226,9 +226,10 @@ def _check_series_index(
 
 
 def _check_values(c: _Collector, where: str, values: np.ndarray, *, nonneg: bool) -> None:
-    if np.asarray(values).dtype.kind not in "iuf":  # bool, object, str, datetime, ...
-        kinds = {type(x).__name__ for x in np.asarray(values, dtype=object).ravel()}
-        if np.asarray(values).dtype.kind == "b" or not kinds <= {"int", "float"}:
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":  # bool, object, str, datetime, ...: look closer
+        kinds = {type(x).__name__ for x in arr.astype(object).ravel()}
+        if arr.dtype.kind == "b" or not kinds <= {"int", "float"}:
             c.add(
                 where,
                 f"The values of {where} must be real numbers. Got {sorted(kinds)} instead.",
@@ -523,10 +524,22 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
         )
 
 
+def _kind_known(e: Evse) -> bool:
+    """Tell whether an EVSE's ``dc``, ``bidirectional`` and ``phases`` are usable.
+
+    :func:`_check_evse` reports those that are not.
+    """
+    return (
+        isinstance(e.dc, (bool, np.bool_))
+        and isinstance(e.bidirectional, (bool, np.bool_))
+        and (e.phases is None or (_is_int(e.phases) and e.phases in (1, 3)))
+    )
+
+
 def _check_session(
     c: _Collector, path: str, s: Session, evses: dict[str, Evse], flawed: frozenset = frozenset()
 ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """Check a session; ``flawed``: ids of EVSEs whose flags were rejected (not unknown)."""
+    """Check a session; ``flawed``: ids of EVSEs of unusable kind (not unknown ones)."""
     evse = evses.get(s.evse) if isinstance(s.evse, str) else None
     if evse is None and not (isinstance(s.evse, str) and s.evse in flawed):
         c.add(
@@ -864,13 +877,7 @@ def validate(
     evses = {e.id: e for e in evse_list if isinstance(e, Evse) and isinstance(e.id, str)}
     # an EVSE whose flags or phases are of the wrong type cannot be reasoned about: its
     # sessions are checked without it (and not reported as naming an unknown EVSE)
-    flawed = frozenset(
-        k
-        for k, e in evses.items()
-        if not isinstance(e.dc, (bool, np.bool_))
-        or not isinstance(e.bidirectional, (bool, np.bool_))
-        or not (e.phases is None or (_is_int(e.phases) and e.phases in (1, 3)))
-    )
+    flawed = frozenset(k for k, e in evses.items() if not _kind_known(e))
     evses = {k: e for k, e in evses.items() if k not in flawed}
 
     session_ids = _check_ids(c, "sessions", sessions)
