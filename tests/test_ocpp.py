@@ -627,6 +627,13 @@ BAD_BUILD_INPUT = {
         f"{SCH}.min_current_a",
         "Got '6' instead",
     ),
+    "dc not a bool": ([dataclasses.replace(ac(), dc="false")], [], f"{SCH}.dc", "must be a bool"),
+    "current on DC": (
+        [dataclasses.replace(dc(), current_a=np.full(6, 10.0))],
+        [],
+        "schedules[0] (session_id='d1').current_a",
+        "must be None on DC",
+    ),
     # a station limit that ends before the schedule would leave the charger at its
     # hardware maximum for the rest of the horizon (rule 24)
     "limit shorter than schedule": (

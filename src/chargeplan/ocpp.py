@@ -1091,7 +1091,18 @@ def _prepare_schedule(
                 cs.connector_id,
             )
         )
+    dc_ok = isinstance(cs.dc, bool | np.bool_)  # not merely truthy: "false" is truthy
+    if not dc_ok:
+        problems.append(Problem(f"{label}.dc", f"must be a bool. Got {cs.dc!r} instead.", cs.dc))
     dc = bool(cs.dc)
+    if dc_ok and dc and cs.current_a is not None:
+        problems.append(
+            Problem(
+                f"{label}.current_a",
+                "must be None on DC: its limits are sent in W (rule 34).",
+                cs.current_a,
+            )
+        )
     caps = _resolve_caps(capabilities, sid) if isinstance(sid, str) else StationCapabilities()
     min_a = IEC_MIN_CURRENT_A
     if not dc:
