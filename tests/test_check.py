@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import chargeplan as cp
 from chargeplan.plan import Plan
@@ -167,6 +169,33 @@ def test_base_load_counts_at_root():
     assert "node_current" in kinds(with_fc) or "node_power" in kinds(with_fc)
 
 
+@pytest.mark.parametrize("pv_first", [True, False])
+def test_pv_varying_within_a_slot_is_checked_at_its_lowest(pv_first):
+    """Found by a bug hunt: the root's allowance came from PV at its highest in the slot
+    (38 kW, 5 minutes of 15) while the load was checked with PV at its lowest (5 kW):
+    a 26 kW charge against 20 A passed, though it draws 30.4 A for 10 minutes."""
+    from chargeplan.check import check_plan
+
+    t0 = pd.Timestamp("2024-06-01 07:00", tz="UTC")
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=20.0)],
+        evses=[cp.Evse("dc1", parent="grid", max_power_kw=26.0, dc=True)],
+    )
+    pv_kw = [38.0, 5.0, 5.0] if pv_first else [5.0, 5.0, 38.0]
+    fc = cp.Forecast(pv_kw=pd.Series(pv_kw, index=pd.date_range(t0, periods=3, freq="5min")))
+    ev = cp.Session("s1", evse="dc1", arrival=t0, departure=t0 + H, energy_kwh=6.5)
+    grid = cp.validate(site, [ev], start=t0, horizon="15min", step="15min", forecast=fc)
+    found = check_plan(site, [ev], grid, np.array([[26.0]]), np.zeros((1, 1)), fc)
+    over = (26.0 - 5.0) * 1000 / (3 * 230)  # 30.43 A on each line
+    assert [(v.kind, v.where) for v in found] == [
+        ("node_current", f"node 'grid' L{k}") for k in (1, 2, 3)
+    ]
+    assert all(v.value == pytest.approx(over) and v.limit == 20.0 for v in found)
+    # the planner keeps to the lowest PV: 20 A + 5 kW
+    plan = cp.optimize(site, [ev], start=t0, horizon="15min", step="15min", forecast=fc)
+    assert plan.rate_kw[0, 0] <= 20 * 3 * 0.23 + 5.0 + 1e-9
+
+
 def test_sessions_checked_in_blocks_give_the_same_list(monkeypatch):
     """The checker takes sessions in blocks: one block or many, the same violations."""
     from chargeplan import check
@@ -204,3 +233,29 @@ def test_sessions_checked_in_blocks_give_the_same_list(monkeypatch):
         ]
         assert [v.value for v in other] == pytest.approx([v.value for v in lists[0]], rel=1e-12)
         assert [v.limit for v in other] == pytest.approx([v.limit for v in lists[0]], rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pv=st.lists(st.floats(0.0, 40.0), min_size=12, max_size=12),
+    base=st.lists(st.floats(0.0, 15.0), min_size=12, max_size=12),
+    n_dc=st.integers(0, 2),
+    n_ac=st.integers(0, 2),
+    method=st.sampled_from(["greedy", "lp"]),
+)
+def test_plans_keep_the_root_limit_in_every_part_of_a_slot(pv, base, n_dc, n_ac, method):
+    """PV and base load at 5-minute resolution, 15-minute slots: in every 5 minutes the
+    balanced load at the root (EVs + base - PV) keeps within the limit, or within what
+    base load and PV alone draw there."""
+    t0 = pd.Timestamp("2024-06-01 07:00", tz="UTC")
+    idx = pd.date_range(t0, periods=12, freq="5min")
+    evses = [cp.Evse(f"d{i}", parent="grid", max_power_kw=30.0, dc=True) for i in range(n_dc)]
+    evses += [cp.Evse(f"a{i}", parent="grid", max_current_a=32.0) for i in range(n_ac)]
+    site = cp.Site(nodes=[cp.Node("grid", limit_a=25.0)], evses=evses)
+    fc = cp.Forecast(pv_kw=pd.Series(pv, index=idx), base_load_kw=pd.Series(base, index=idx))
+    evs = [cp.Session(f"s{e.id}", e.id, t0, t0 + H, energy_kwh=40.0) for e in evses]
+    plan = cp.optimize(site, evs, start=t0, horizon="1h", step="15min", forecast=fc, method=method)
+    ev_kw = np.repeat(plan.rate_kw.sum(axis=0), 3)  # per 5 minutes
+    net = np.array(base) - np.array(pv)
+    line_a = np.abs(ev_kw + net) * 1000 / (3 * 230)  # balanced: the same on each line
+    assert (line_a <= np.maximum(25.0, np.abs(net) * 1000 / (3 * 230)) + 1e-6).all()

@@ -348,18 +348,24 @@ def check_plan(
         lim_kw[i] = _series_or_const(node.limit_kw, grid, "min", np.inf)
     # line currents: exact phasor magnitudes. The root carries the base load too
     # (balanced, in phase with each line), at its highest and at its lowest within the
-    # slot; where base load alone breaks the limit, the plan must only not add to it.
+    # slot, each checked on its own; where base load alone breaks the limit, the plan
+    # must only not add to it. Of the two, the one further over its limit is reported.
     worst = np.abs(node_phasor)  # (N, 3, T)
     allowed = lim_a.copy()
     is_root = np.array([n.parent is None for n in site.nodes])
     unit = np.array([cmath.exp(1j * _ANGLE[k]) for k in range(3)])[:, None]  # (3, 1)
     for r in np.flatnonzero(is_root):
-        w_r = np.zeros((3, T))
+        w_r = a_r = None
         for net in (net_hi, net_lo):
             base = net[None, :] * (1000.0 / (3.0 * V)) * unit
-            w_r = np.maximum(w_r, np.abs(node_phasor[r] + base))
-            allowed[r] = np.maximum(allowed[r], np.abs(base))
-        worst[r] = w_r
+            w = np.abs(node_phasor[r] + base)
+            a = np.maximum(lim_a[r], np.abs(base))
+            if w_r is None:
+                w_r, a_r = w, a
+            else:
+                take = w - a > w_r - a_r
+                w_r, a_r = np.where(take, w, w_r), np.where(take, a, a_r)
+        worst[r], allowed[r] = w_r, a_r
     for i, ph, k in np.argwhere(worst > allowed + TOL + 1e-9 * allowed):
         out.append(
             Violation(
