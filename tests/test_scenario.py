@@ -380,6 +380,21 @@ def test_dateutil_zones_are_written_by_name(zone, name):
     assert back.sessions[0].arrival.isoformat() == t0.isoformat()
 
 
+def test_phasor_limits_off_round_trips():
+    """Found by a bug hunt: the format had no field for it, so the conservative
+    sum-of-magnitudes setting came back as the default (exact phasors)."""
+    sc = scenario_from_dict(doc_example())
+    off = dataclasses.replace(sc, site=dataclasses.replace(sc.site, phasor_limits=False))
+    d, _, back = round_trip(off)
+    assert d["site"]["phasor_limits"] is False
+    assert back.site.phasor_limits is False
+    assert "phasor_limits" not in scenario_to_dict(sc)["site"]  # the default is not written
+    d["site"]["phasor_limits"] = "no"
+    with pytest.raises(InputError) as err:
+        scenario_from_dict(d)
+    assert err.value.paths == ["$.site.phasor_limits"]
+
+
 def test_save_and_load_file(tmp_path):
     sc = scenario_from_dict(doc_example())
     path = save_scenario(sc, tmp_path / "s.json")

@@ -752,7 +752,7 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
         "nodes": [w.obj(n) for n in site.nodes],
         "evses": [w.obj(e) for e in site.evses],
     }
-    for name, default in (("voltage_v", 230.0), ("export_limit_kw", None)):
+    for name, default in (("voltage_v", 230.0), ("export_limit_kw", None), ("phasor_limits", True)):
         v = getattr(site, name)
         if not _is_default(v, default):
             site_d[name] = _jsonable(v)
@@ -958,7 +958,8 @@ def scenario_from_dict(data: Mapping[str, Any], *, validate: bool = True) -> Sce
     site_d = data["site"]
     nodes = [reader.obj(Node, n, ["site", "nodes", i]) for i, n in enumerate(site_d["nodes"])]
     evses = [reader.obj(Evse, e, ["site", "evses", i]) for i, e in enumerate(site_d["evses"])]
-    site_kw = {k: site_d[k] for k in ("voltage_v", "export_limit_kw") if k in site_d}
+    names = ("voltage_v", "export_limit_kw", "phasor_limits")
+    site_kw = {k: site_d[k] for k in names if k in site_d}
     site = Site(nodes=nodes, evses=evses, **site_kw)
     sessions = [
         reader.obj(Session, s, ["sessions", i], ("arrival", "departure"))
