@@ -166,6 +166,8 @@ def test_help_of_every_subcommand(cmd, capsys):
         (["simulate", "--acn-day", "2019-11-03T01:30"], "ambiguous or does not exist"),
         (["simulate", "--acn-day", "2019-03-10T02:30"], "ambiguous or does not exist"),
         (["simulate", "--acn-day", "nope"], "--acn-day must be a date YYYY-MM-DD"),
+        (["check", "list.json"], "is not a plan file: its top level must be an object"),
+        (["check", "text.json"], "is not a plan file: its top level must be an object"),
         (["simulate", "s.json", "--strategies", "greedy,best"], "unknown strategy 'best'"),
         (["simulate", "s.json", "--step", "300"], "--step must be a duration such as '5min'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -175,6 +177,8 @@ def test_usage_errors_exit_2(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.json").write_text(json.dumps(doc_example()))
     (tmp_path / "junk.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "text.json").write_text('"s.json"')  # was opened as a path
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert message in captured.err

@@ -755,6 +755,18 @@ def _foreign_session(d):
     d["sessions"].append(dict(d["sessions"][0], id="stranger"))
 
 
+def _huge_power(d):  # found by a bug hunt: an OverflowError
+    d["sessions"][0]["power_kw"][0] = 10**400
+
+
+def _nan_power(d):
+    d["sessions"][0]["power_kw"][0] = float("nan")
+
+
+def _session_twice(d):  # found by a bug hunt: the last entry was the one checked
+    d["sessions"].append(dict(d["sessions"][0], power_kw=[0.0] * len(d["index"])))
+
+
 def _unknown_evse_view(d):
     d["evses"]["nope"] = d["evses"]["cp1"]
 
@@ -771,6 +783,9 @@ def _short_evse_view(d):
         (_none_in_power, "$.sessions[0].power_kw"),
         (_no_current_on_ac, "$.sessions[0].current_a"),
         (_foreign_session, "$.sessions[3].id"),
+        (_huge_power, "$.sessions[0].power_kw"),
+        (_nan_power, "$.sessions[0].power_kw"),
+        (_session_twice, "$.sessions[3].id"),
         (_unknown_evse_view, "$.evses.nope"),
         (_short_evse_view, "$.evses.cp1.power_kw"),
     ],

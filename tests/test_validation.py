@@ -433,6 +433,8 @@ def _node_limit_site(limit_a):
         (lambda: run(site(phase_rotation=np.array([1, 2]))), f"{_E}.phase_rotation"),
         (lambda: run(site(phases=1, phase=["L1"])), f"{_E}.phase"),
         (lambda: run(site(phases=np.array([1, 3]))), f"{_E}.phases"),
+        # an int beyond any float (was an OverflowError)
+        (lambda: run(sessions=[sess(energy_kwh=10**400)]), "sessions[0] (id='s1').energy_kwh"),
         (lambda: run(cp.Site(nodes=float("nan"), evses=[])), "site.nodes"),
         (lambda: run(cp.Site(nodes=[cp.Node("grid")], evses=7)), "site.evses"),
         # series: one column per phase, numbers only

@@ -425,6 +425,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if doc is None:
         raise _UsageError(f"{args.plan!r} is empty")
+    if not isinstance(doc, dict):
+        raise _UsageError(f"{args.plan!r} is not a plan file: its top level must be an object")
     try:
         violations = check_plan_dict(doc)
     except InputError as err:

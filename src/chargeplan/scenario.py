@@ -1058,9 +1058,18 @@ def _read_source(source: Any, what: str) -> Any:
     if isinstance(source, str) and source.lstrip().startswith(("{", "[")):
         return _parse_json(source, what)
     if isinstance(source, (str, os.PathLike)):
-        text = Path(source).read_text(encoding="utf-8-sig")
+        text = Path(source).read_text(encoding="utf-8-sig")  # OSError: as documented
         return _parse_json(text, what)
-    raise TypeError(f"Expected a path, JSON text or a dict. Got {type(source).__name__} instead.")
+    raise InputError(
+        [
+            Problem(
+                "$",
+                f"The {what} must be a path, JSON text or a dict (a JSON object). Got "
+                f"{type(source).__name__} instead.",
+                source,
+            )
+        ]
+    )
 
 
 def load_scenario(
@@ -1314,6 +1323,19 @@ def _per_evse(values: np.ndarray, sessions: Sequence[Session], evse_ids: Sequenc
     return {e: out[k] for k, e in enumerate(evse_ids)}
 
 
+def _float_row(values: Sequence[Any]) -> np.ndarray:
+    """Numbers of a plan file as floats: ``None`` as NaN, an int beyond any float as inf."""
+    return np.array(
+        [
+            np.nan
+            if v is None
+            else (float(v) if abs(v) < 1e300 else (math.inf if v > 0 else -math.inf))
+            for v in values
+        ],
+        dtype=float,
+    )
+
+
 def check_plan_dict(data: Mapping[str, Any] | str | os.PathLike[str]) -> list[Violation]:
     """Re-verify a plan file with the independent checker.
 
@@ -1337,6 +1359,8 @@ def check_plan_dict(data: Mapping[str, Any] | str | os.PathLike[str]) -> list[Vi
     InputError
         If the file is malformed or its scenario is invalid (JSON paths, the
         scenario's under ``$.scenario``).
+    OSError
+        If ``data`` is a path and the file cannot be read.
     """
     from jsonschema import Draft202012Validator
 
@@ -1370,11 +1394,23 @@ def check_plan_dict(data: Mapping[str, Any] | str | os.PathLike[str]) -> list[Vi
         )
     T = grid.n_slots
     sessions = list(scenario.sessions)
-    entries = {e["id"]: (i, e) for i, e in enumerate(doc["sessions"])}
+    entries: dict[str, tuple[int, Any]] = {}
+    bad: list[Problem] = []
+    for i, e in enumerate(doc["sessions"]):
+        if e["id"] in entries:  # which entry would count? neither: reject the file
+            first = entries[e["id"]][0]
+            bad.append(
+                Problem(
+                    f"$.sessions[{i}].id",
+                    f"Session {e['id']!r} has a second entry (the first is $.sessions[{first}]).",
+                    e["id"],
+                )
+            )
+        else:
+            entries[e["id"]] = (i, e)
     evses = {e.id: e for e in scenario.site.evses}
     rate = np.zeros((len(sessions), T))
     current = np.full((len(sessions), T), np.nan)
-    bad: list[Problem] = []
     for s, sess in enumerate(sessions):
         if sess.id not in entries:
             bad.append(
@@ -1400,7 +1436,13 @@ def check_plan_dict(data: Mapping[str, Any] | str | os.PathLike[str]) -> list[Vi
                     )
                 )
                 continue
-            target[s] = values
+            row = _float_row(values)
+            if not np.isfinite(row).all():
+                bad.append(
+                    Problem(path, f"The '{key}' of session {sess.id!r} must be finite numbers.")
+                )
+                continue
+            target[s] = row
     known = {s.id for s in sessions}
     for i, e in enumerate(doc["sessions"]):
         if e["id"] not in known:
@@ -1428,7 +1470,7 @@ def check_plan_dict(data: Mapping[str, Any] | str | os.PathLike[str]) -> list[Vi
                 [Problem(f"$.evses{_key_path(evse_id)}", f"Unknown EVSE {evse_id!r}.", evse_id)]
             )
         for key in ("power_kw", "current_a"):
-            vals = np.array([np.nan if v is None else v for v in view[key]], dtype=float)
+            vals = _float_row(view[key])
             if len(vals) != T:
                 raise InputError(
                     [

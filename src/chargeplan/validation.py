@@ -158,7 +158,12 @@ def _check_number(
     if not _is_number(value):
         c.param(path, owner, name, "a real number", value)
         return False
-    if not math.isfinite(float(value)):
+    try:
+        as_float = float(value)
+    except OverflowError:  # an int beyond any float
+        c.param(path, owner, name, f"at most {MAX_MAGNITUDE:g} in magnitude", value)
+        return False
+    if not math.isfinite(as_float):
         c.param(path, owner, name, "finite (not NaN or inf)", value)
         return False
     if abs(value) > MAX_MAGNITUDE:
