@@ -675,6 +675,12 @@ def test_v2g_simulation_keeps_limits_and_reserves(scenario, strategy):
         (SimSession(told(), departure_actual="soon"), "sessions[0] (id='s0').departure_actual"),
         (SimSession(told(), demand_kwh=-1.0), "sessions[0] (id='s0').demand_kwh"),
         (SimSession(told(), demand_kwh=float("nan")), "sessions[0] (id='s0').demand_kwh"),
+        # found by a bug hunt: a ValueError/TypeError, or "5" and True read as 5 and 1 kWh
+        (SimSession(told(), demand_kwh="abc"), "sessions[0] (id='s0').demand_kwh"),
+        (SimSession(told(), demand_kwh=[1]), "sessions[0] (id='s0').demand_kwh"),
+        (SimSession(told(), demand_kwh="5"), "sessions[0] (id='s0').demand_kwh"),
+        (SimSession(told(), demand_kwh=True), "sessions[0] (id='s0').demand_kwh"),
+        (SimSession(told(), demand_kwh=10**400), "sessions[0] (id='s0').demand_kwh"),
     ],
 )
 def test_bad_truth_names_the_field(sim, path):

@@ -939,12 +939,19 @@ def _check_truth(sims: Sequence[SimSession]) -> None:
                     s.departure_true,
                 )
             )
-        dem = s.demand_true_kwh
-        if not (isinstance(dem, float) and math.isfinite(dem) and dem >= 0.0):
+        given = s.demand_kwh  # a real number, not a str or bool that float() would take
+        ok = given is None or (
+            isinstance(given, (int, float, np.integer, np.floating))
+            and not isinstance(given, (bool, np.bool_))
+            and abs(given) < 1e300
+        )
+        dem = s.demand_true_kwh if ok else given
+        if not (ok and math.isfinite(dem) and dem >= 0.0):
             problems.append(
                 Problem(
                     f"sessions[{i}] (id={s.id!r}).demand_kwh",
-                    f"The 'demand_kwh' parameter of SimSession must be >= 0. Got {dem!r} instead.",
+                    "The 'demand_kwh' parameter of SimSession must be a real number >= 0. "
+                    f"Got {dem!r} instead.",
                     dem,
                 )
             )
