@@ -236,3 +236,19 @@ def test_plan_from_stdin(tmp_path, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert len(json.loads(captured.out)) == 3
     assert captured.err == ""
+
+
+def test_plan_output_through_a_symlink_and_not_twice(tmp_path, monkeypatch, capsys):
+    """Found by a bug hunt: -o replaced a symlink (or, as root, a device node) by a file,
+    and -o X --json-plan X kept only the profiles, with exit status 0."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.json").write_text(json.dumps(charge_only(doc_example())))
+    (tmp_path / "target.json").write_text("old")
+    (tmp_path / "link.json").symlink_to(tmp_path / "target.json")
+    assert main(["plan", "s.json", "-q", "--method", "greedy", "-o", "link.json"]) == 0
+    assert (tmp_path / "link.json").is_symlink()
+    assert len(json.loads((tmp_path / "target.json").read_text())) == 3
+    argv = ["plan", "s.json", "-q", "-o", "p.json", "--json-plan", "./p.json"]
+    assert main(argv) == 2
+    assert "-o and --json-plan name the same file" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()

@@ -254,9 +254,20 @@ def _load_scenario(name: str) -> Any:
 
 
 def _write_outputs(outputs: Sequence[tuple[str, str]]) -> None:
-    """Write every (path, text); each file is replaced atomically."""
+    """Write every (path, text); each file is replaced atomically.
+
+    A symlink is written through (its target is replaced, the link kept); a path that
+    is not a regular file (a device or pipe, e.g. ``/dev/stdout``) is written to as is.
+    """
     for name, text in outputs:
-        path = Path(name)
+        path = Path(os.path.realpath(name))
+        if path.exists() and not path.is_file():
+            try:
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError as err:
+                raise _UsageError(f"cannot write {name!r}: {err.strerror or err}") from None
+            continue
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         except OSError as err:
@@ -328,6 +339,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     for name in (args.output, args.json_plan):
         _check_writable(name)
+    if (
+        args.output not in (None, "-")
+        and args.json_plan
+        and os.path.realpath(args.output) == os.path.realpath(args.json_plan)
+    ):
+        raise _UsageError(f"-o and --json-plan name the same file {args.output!r}")
     try:
         scenario = _load_scenario(args.scenario)
     except InputError as err:
