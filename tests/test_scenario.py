@@ -767,6 +767,14 @@ def _session_twice(d):  # found by a bug hunt: the last entry was the one checke
     d["sessions"].append(dict(d["sessions"][0], power_kw=[0.0] * len(d["index"])))
 
 
+def _session_moved(d):  # a reader of the file would apply the plan to this EVSE
+    d["sessions"][0]["evse"] = d["sessions"][1]["evse"]
+
+
+def _index_shifted(d):
+    d["index"] = d["index"][1:] + d["index"][:1]
+
+
 def _unknown_evse_view(d):
     d["evses"]["nope"] = d["evses"]["cp1"]
 
@@ -786,6 +794,8 @@ def _short_evse_view(d):
         (_huge_power, "$.sessions[0].power_kw"),
         (_nan_power, "$.sessions[0].power_kw"),
         (_session_twice, "$.sessions[3].id"),
+        (_session_moved, "$.sessions[0].evse"),
+        (_index_shifted, "$.index"),
         (_unknown_evse_view, "$.evses.nope"),
         (_short_evse_view, "$.evses.cp1.power_kw"),
     ],

@@ -1408,6 +1408,8 @@ def check_plan_dict(data: Mapping[str, Any] | str | os.PathLike[str]) -> list[Vi
             )
         else:
             entries[e["id"]] = (i, e)
+    if "index" in doc and doc["index"] != [t.isoformat() for t in grid.index]:
+        bad.append(Problem("$.index", "The slot start times do not match the plan's grid."))
     evses = {e.id: e for e in scenario.site.evses}
     rate = np.zeros((len(sessions), T))
     current = np.full((len(sessions), T), np.nan)
@@ -1418,6 +1420,15 @@ def check_plan_dict(data: Mapping[str, Any] | str | os.PathLike[str]) -> list[Vi
             )
             continue
         i, entry = entries[sess.id]
+        if "evse" in entry and entry["evse"] != sess.evse:  # a reader would apply it there
+            bad.append(
+                Problem(
+                    f"$.sessions[{i}].evse",
+                    f"Session {sess.id!r} is on EVSE {sess.evse!r} in the scenario. Got "
+                    f"{entry['evse']!r} instead.",
+                    entry["evse"],
+                )
+            )
         for key, target, need in (
             ("power_kw", rate, True),
             ("current_a", current, not evses[sess.evse].dc),
