@@ -532,3 +532,37 @@ def test_lp_repair_keeps_a_bid_the_relaxation_met_by_charging_and_discharging():
     assert lp.kpis["total_cost"] <= milp["total_cost"] + 0.1
     for plan in plans.values():
         assert plan.sessions.loc["s", "delivered_kwh"] >= 5.0 - 0.05
+
+
+@pytest.mark.parametrize("arrives_min", [0, 5])
+def test_a_bid_pays_only_for_discharge_inside_its_window(arrives_min):
+    """Found by a bug hunt: a bid whose window covers 5 minutes of a 15-minute slot paid
+    for the whole slot's discharge (2.76 instead of 0.92), and for an EV that arrived
+    when the window closed (which the LP then discharged and bought back)."""
+    t0 = pd.Timestamp("2024-06-03 18:00", tz="Europe/Amsterdam")
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=63)],
+        evses=[cp.Evse("cp1", parent="grid", max_current_a=16, bidirectional=True)],
+    )
+    ev = cp.Session(
+        "s1",
+        evse="cp1",
+        arrival=t0 + pd.Timedelta(minutes=arrives_min),
+        departure=t0 + h(1),
+        energy_kwh=0.0,
+        v2g=True,
+        battery_capacity_kwh=60,
+        soc_now_pct=80,
+        soc_min_pct=20,
+        round_trip_efficiency=1.0,
+    )
+    bid = cp.V2GBid("b1", t0, t0 + pd.Timedelta("5min"), price_per_kwh=1.0, max_discharge_kw=100)
+    kw = dict(start=t0, horizon="1h", step="15min", v2g_bids=[bid], method="lp")
+    plan = cp.optimize(site, [ev], tariff=cp.Tariff(import_price_per_kwh=0.3), **kw)
+    if arrives_min == 0:
+        # 16 A x 3 x 230 V = 11.04 kW for the 5 paid minutes of slot 0
+        assert plan.rate_kw[0, 0] == pytest.approx(-11.04)
+        assert plan.kpis["v2g_revenue"] == pytest.approx(11.04 * 5 / 60)
+    else:  # nothing can be paid: discharging would only cost the energy bought back
+        assert (plan.rate_kw >= 0).all()
+        assert plan.kpis["v2g_revenue"] == 0.0

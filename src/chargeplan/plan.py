@@ -192,10 +192,13 @@ class Plan:
         degradation = float((dis.sum(axis=1) * p.degradation_per_kwh).sum())
         revenue = 0.0
         if len(p.bid_price_per_kwh):
-            per_slot = dis.sum(axis=0) / dt_h  # mean kW discharged
+            # a bid pays for the discharge inside its window (the rate is constant while
+            # the EV is plugged in within the slot), highest price first, each kWh once
+            rate_out = np.maximum(-self.rate_kw, 0.0)  # kW
+            per_slot = (rate_out * p.bid_union).sum(axis=0)  # mean kW any bid may pay for
             paid = np.zeros_like(per_slot)
             for b in np.argsort(-p.bid_price_per_kwh):
-                kw = dis[p.bid_members[b]].sum(axis=0) / dt_h
+                kw = (rate_out * p.bid_overlap[b]).sum(axis=0)
                 take = np.minimum(
                     np.minimum(kw, p.bid_max_kw[b] * p.bid_window[b]), per_slot - paid
                 )

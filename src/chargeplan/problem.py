@@ -142,6 +142,11 @@ class ProblemArrays:
     bid_price_per_kwh, bid_max_kw, bid_committed_kw, bid_penalty_per_kwh : (B,) float.
     bid_window : (B, T) float, fraction of each slot inside the bid's window.
     bid_members : (B, S) bool, sessions each bid pays for.
+    bid_overlap : (B, S, T) float, fraction of each slot in which the session is plugged
+        in inside the bid's window (0 for sessions the bid does not pay for): the share
+        of a discharge at a constant rate over the session's presence that the bid pays.
+    bid_union : (S, T) float, the same inside any window of the bids paying for the
+        session (a discharge is paid once, by whichever bid).
     acoef : (S, 3) complex, line-current phasor per kW (see :func:`line_phasors`).
     ll_line : (N, 3) bool, the loads on this node's line are not all collinear (a
         line-to-line load mixed with other angles): its current is a phasor sum.
@@ -188,6 +193,8 @@ class ProblemArrays:
     bid_penalty_per_kwh: np.ndarray
     bid_window: np.ndarray
     bid_members: np.ndarray
+    bid_overlap: np.ndarray
+    bid_union: np.ndarray
     acoef: np.ndarray
     ll_line: np.ndarray
     phasor_line: np.ndarray
@@ -261,6 +268,41 @@ def _fraction(
     lo = np.maximum(edges[:-1], start_ns)
     hi = np.minimum(edges[1:], end_ns)
     return np.clip((hi - lo) / (step_s * 1e9), 0.0, 1.0)
+
+
+def _bid_overlaps(
+    bids: Sequence[V2GBid],
+    members: np.ndarray,
+    edges: np.ndarray,
+    arr_ns: np.ndarray,
+    dep_ns: np.ndarray,
+    step_s: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``bid_overlap`` (B, S, T) and ``bid_union`` (S, T) of :class:`ProblemArrays`."""
+    B, S = members.shape
+    T = len(edges) - 1
+    overlap = np.zeros((B, S, T))
+    union = np.zeros((S, T))
+    windows = [(float(pd.Timestamp(b.start).value), float(pd.Timestamp(b.end).value)) for b in bids]
+    for b, (w0, w1) in enumerate(windows):
+        m = np.flatnonzero(members[b])
+        lo = np.maximum(arr_ns[m], w0).reshape(-1, 1)
+        hi = np.minimum(dep_ns[m], w1).reshape(-1, 1)
+        overlap[b, m] = _fraction(edges, lo, hi, step_s)
+    spans = sorted(windows)
+    if all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)):
+        return overlap, overlap.sum(axis=0)  # disjoint windows: the union is the sum
+    for s in np.flatnonzero(members.any(axis=0)):
+        # the bids' windows merged into disjoint intervals, each within the presence
+        merged: list[list[float]] = []
+        for w0, w1 in sorted(windows[b] for b in np.flatnonzero(members[:, s])):
+            if merged and w0 <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], w1)
+            else:
+                merged.append([w0, w1])
+        for w0, w1 in merged:
+            union[s] += _fraction(edges, max(arr_ns[s], w0), min(dep_ns[s], w1), step_s)
+    return overlap, np.minimum(union, 1.0)
 
 
 def _unless_none(value, default):
@@ -498,6 +540,7 @@ def build_problem(
         else:
             for sid in bid.sessions:
                 bid_members[b, sid_index[sid]] = dmax[sid_index[sid]].max(initial=0.0) > 0.0
+    bid_overlap, bid_union = _bid_overlaps(bids, bid_members, edges, arr_ns, dep_ns, grid.step_s)
     return ProblemArrays(
         grid=grid,
         session_ids=tuple(s.id for s in sessions),
@@ -534,6 +577,8 @@ def build_problem(
         bid_penalty_per_kwh=np.array([float(b.penalty_per_kwh) for b in bids]),
         bid_window=bid_window,
         bid_members=bid_members,
+        bid_overlap=bid_overlap,
+        bid_union=bid_union,
         acoef=acoef,
         ll_line=ll_line,
         phasor_line=ll_line & bool(site.phasor_limits),

@@ -55,10 +55,13 @@ def cells(p: ProblemArrays):
 
 
 def paid_cells(p: ProblemArrays) -> np.ndarray | None:
-    """(S, T): cells of a session inside the window of a bid it belongs to (None: no bid)."""
+    """(S, T): cells where a bid it belongs to pays for the session's discharge (None: no bid).
+
+    That is, where the session is plugged in inside the bid's window.
+    """
     if not len(p.bid_price_per_kwh):
         return None
-    return (p.bid_members.T.astype(np.int64) @ p.bid_window.astype(np.int64)) > 0
+    return p.bid_union > 0.0
 
 
 def penalty_weight(p: ProblemArrays) -> float:

@@ -326,13 +326,15 @@ def build_cvxpy(problem: ProblemArrays) -> CvxpyModel:
             groups["soe"] = e[:, 1:] - e[:, :-1] == flow[:, 1:]
     # bids: w[b,t] <= sum_{s in b} d f ; sum_b w <= sum_{s in any b} d f ; w + q >= committed
     if w is not None and q is not None:
-        m = p.bid_members[:, ds]  # (B, nd)
-        kb, kcell = np.nonzero(m)
-        members = _mat(kb * T + dtt[kcell], kcell, fd[kcell], (B * T, nd))
+        # a bid pays for the discharge inside its window only, each kWh once
+        g = p.bid_overlap[:, ds, dtt]  # (B, nd)
+        kb, kcell = np.nonzero(g > 0.0)
+        members = _mat(kb * T + dtt[kcell], kcell, g[kb, kcell], (B * T, nd))
         groups["bid_members"] = cvxpy.reshape(w, (B * T,), order="C") <= members @ d
         if B > 1:
-            anym = np.nonzero(m.any(axis=0))[0]
-            total = _mat(dtt[anym], anym, fd[anym], (T, nd))
+            gu = p.bid_union[ds, dtt]
+            anym = np.nonzero(gu > 0.0)[0]
+            total = _mat(dtt[anym], anym, gu[anym], (T, nd))
             groups["bid_total"] = cvxpy.sum(w, axis=0) <= total @ d
         groups["bid_commitment"] = w + q >= p.bid_committed_kw[:, None] * p.bid_window
 

@@ -375,14 +375,18 @@ def build_lp(
         )
         bt = np.arange(B * T)
         b.add(r_w + bt, w_off + bt, 1.0)
+        # a bid pays for the discharge inside its window only (the rate is constant
+        # while the EV is plugged in within the slot), each kWh once
         for k in range(B):
-            m = p.bid_members[k, ds]
-            b.add(r_w + k * T + dtt[m], d_off + np.nonzero(m)[0], -f[ds[m], dtt[m]])
+            g = p.bid_overlap[k, ds, dtt]
+            m = g > 0.0
+            b.add(r_w + k * T + dtt[m], d_off + np.nonzero(m)[0], -g[m])
         if B > 1:
             r_all = b.add_rows(np.full(T, -np.inf), np.zeros(T), 8, 0, np.arange(T))
             b.add(r_all + np.tile(t_all, B), w_off + bt, 1.0)
-            m = p.bid_members[:, ds].any(axis=0)
-            b.add(r_all + dtt[m], d_off + np.nonzero(m)[0], -f[ds[m], dtt[m]])
+            g = p.bid_union[ds, dtt]
+            m = g > 0.0
+            b.add(r_all + dtt[m], d_off + np.nonzero(m)[0], -g[m])
         need = (p.bid_committed_kw[:, None] * p.bid_window).ravel()
         r_q = b.add_rows(
             need, np.full(B * T, np.inf), 9, np.repeat(np.arange(B), T), np.tile(np.arange(T), B)
