@@ -259,3 +259,27 @@ def test_plans_keep_the_root_limit_in_every_part_of_a_slot(pv, base, n_dc, n_ac,
     net = np.array(base) - np.array(pv)
     line_a = np.abs(ev_kw + net) * 1000 / (3 * 230)  # balanced: the same on each line
     assert (line_a <= np.maximum(25.0, np.abs(net) * 1000 / (3 * 230)) + 1e-6).all()
+
+
+def test_site_figures_use_the_mean_forecast_of_each_slot():
+    """Found by a bug hunt: the site import (and with it cost, peak and demand charge)
+    used base load at its highest and PV at its lowest in each slot, the bound the
+    limits are planned against: 25 kW reported where 2.5 kW is expected."""
+    t0 = pd.Timestamp("2024-06-03 07:00", tz="Europe/Amsterdam")
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=100)],
+        evses=[cp.Evse("cp1", parent="grid", max_current_a=16)],
+    )
+    idx = pd.date_range(t0, periods=8, freq="15min")
+    fc = cp.Forecast(
+        pv_kw=pd.Series([0.0, 10, 10, 10] * 2, index=idx),  # mean 7.5 kW per hour
+        base_load_kw=pd.Series([5.0, 5, 5, 25] * 2, index=idx),  # mean 10 kW per hour
+    )
+    tariff = cp.Tariff(import_price_per_kwh=0.3, export_price_per_kwh=0.05, demand_charge_per_kw=10)
+    ev = cp.Session("s1", "cp1", t0, t0 + 2 * H, energy_kwh=0.0)
+    plan = cp.optimize(site, [ev], start=t0, horizon="2h", step="1h", tariff=tariff, forecast=fc)
+    np.testing.assert_allclose(plan.site_import_kw.to_numpy(), [2.5, 2.5])
+    k = plan.kpis
+    assert k["peak_import_kw"] == pytest.approx(2.5)
+    assert k["demand_charge"] == pytest.approx(25.0)
+    assert k["energy_cost"] == pytest.approx(2 * 2.5 * 0.3)

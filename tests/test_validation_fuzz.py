@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import chargeplan as cp
+from chargeplan.exceptions import SolverError
 from chargeplan.ocpp import StationCapabilities
 from test_lp_properties import v2g_scenarios
 from test_properties import HOURS, T0, scenarios
@@ -146,6 +147,11 @@ def test_a_bad_field_gives_a_verified_plan_or_an_input_error(case):
         plan = cp.optimize(**kw)
     except cp.InputError as e:
         assert e.problems and all(p.path for p in e.problems)
+        return
+    except SolverError as e:
+        # a valid but tiny time limit (1e-300 s): an explicit "lp" says it ran out of time
+        assert e.status == "time_limit" and kw["method"] == "lp", e
+        assert 0 < kw.get("time_limit_s") < 1e-3
         return
     plan.check()  # optimize ran it already: a violation there would have raised
     try:

@@ -134,10 +134,13 @@ class Plan:
     def site_import_kw(self) -> pd.Series:
         """Mean power drawn from the grid per slot in kW (negative = export).
 
-        Charging energy plus forecast base load minus PV.
+        Charging energy plus forecast base load minus PV, each at its mean over the slot
+        (the limits are planned against base load at its highest and PV at its lowest
+        within the slot; a report uses what is expected). Energy cost, peak and demand
+        charge in :attr:`kpis` are computed from it.
         """
         p = self.problem
-        kw = p.net_base_kw + (self.rate_kw * p.present).sum(axis=0)
+        kw = p.net_base_mean_kw + (self.rate_kw * p.present).sum(axis=0)
         return pd.Series(kw, index=self.index, name="site_import_kw")
 
     @cached_property

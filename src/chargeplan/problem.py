@@ -130,6 +130,8 @@ class ProblemArrays:
         base load and lowest PV within the slot.
     net_base_low_kw : (T,) float, the same with the lowest base load and highest PV (for
         limits in the export direction).
+    net_base_mean_kw : (T,) float, base load minus PV at their means over each slot (what
+        the plan reports: site import, energy cost, peak).
     kw_per_a : (S,) float, kW per A of conductor current (0 for DC).
     dc : (S,) bool.
     dmax_kw : (S, T) float, highest discharge rate in kW (0 where absent or no V2G).
@@ -177,6 +179,7 @@ class ProblemArrays:
     pv_surplus_kw: np.ndarray
     net_base_kw: np.ndarray
     net_base_low_kw: np.ndarray
+    net_base_mean_kw: np.ndarray
     kw_per_a: np.ndarray
     dc: np.ndarray
     dmax_kw: np.ndarray
@@ -382,6 +385,12 @@ def build_problem(
         pv_min = base_max = pv_max = base_min = np.zeros(T)
     net_base = base_max - pv_min  # the most the site draws besides EVs within the slot
     net_base_low = base_min - pv_max  # the least (export direction)
+    if forecast is not None:  # what it draws on average over the slot (for reporting)
+        net_base_mean = _aligned(forecast.base_load_kw, grid, "mean", 0.0) - _aligned(
+            forecast.pv_kw, grid, "mean", 0.0
+        )
+    else:
+        net_base_mean = np.zeros(T)
 
     cap = np.full((len(nodes), 4, T), np.inf)
     root = next(i for i, n in enumerate(nodes) if n.parent is None)
@@ -561,6 +570,7 @@ def build_problem(
         pv_surplus_kw=np.maximum(-net_base, 0.0),
         net_base_kw=net_base,
         net_base_low_kw=net_base_low,
+        net_base_mean_kw=net_base_mean,
         kw_per_a=kw_per_a,
         dc=dc,
         dmax_kw=dmax,
