@@ -284,6 +284,8 @@ def _bid_overlaps(
     """``bid_overlap`` (B, S, T) and ``bid_union`` (S, T) of :class:`ProblemArrays`."""
     B, S = members.shape
     T = len(edges) - 1
+    if B == 0:  # no bid: nothing paid anywhere (a read-only view, no (S, T) allocation)
+        return np.zeros((0, S, T)), np.broadcast_to(np.float64(0.0), (S, T))
     overlap = np.zeros((B, S, T))
     union = np.zeros((S, T))
     windows = [(float(pd.Timestamp(b.start).value), float(pd.Timestamp(b.end).value)) for b in bids]
