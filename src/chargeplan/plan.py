@@ -97,7 +97,12 @@ class Plan:
 
     @cached_property
     def power_kw(self) -> pd.DataFrame:
-        """Charging rate per EVSE per slot in kW (index: slot start, columns: EVSE id)."""
+        """Charging rate per EVSE per slot in kW (index: slot start, columns: EVSE id).
+
+        Where two sessions share an EVSE in one slot (one leaves, the next arrives), the
+        one with the larger rate is shown; :attr:`current_a` picks by current, so the two
+        tables can then show different sessions. Per session: :attr:`energy_kwh`.
+        """
         return self._per_evse(self.rate_kw)
 
     @cached_property
