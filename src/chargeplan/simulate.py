@@ -70,7 +70,7 @@ from .model import Forecast, Session, Site, Tariff, V2GBid
 from .plan import SERVED_TOL_KWH, Plan
 from .problem import evse_phase_weights
 from .timegrid import TimeGrid, align_series, series_coverage, to_timedelta
-from .validation import MAX_CELLS, session_list, validate
+from .validation import MAX_CELLS, _is_number, session_list, validate
 
 __all__ = [
     "SimSession",
@@ -940,11 +940,7 @@ def _check_truth(sims: Sequence[SimSession]) -> None:
                 )
             )
         given = s.demand_kwh  # a real number, not a str or bool that float() would take
-        ok = given is None or (
-            isinstance(given, (int, float, np.integer, np.floating))
-            and not isinstance(given, (bool, np.bool_))
-            and abs(given) < 1e300
-        )
+        ok = given is None or (_is_number(given) and abs(given) < 1e300)
         dem = s.demand_true_kwh if ok else given
         if not (ok and math.isfinite(dem) and dem >= 0.0):
             problems.append(

@@ -499,9 +499,9 @@ def _check_evse(c: _Collector, path: str, e: Evse, node_ids: dict[str, int]) -> 
         return
     if e.max_current_a is None and e.max_power_kw is None:
         c.param(path, "Evse", "max_current_a", "given for an AC EVSE (or max_power_kw)", None)
-    if e.phases is not None and not (_is_int(e.phases) and e.phases in (1, 3)):
+    if not _evse_phases_ok(e.phases):
         c.param(path, "Evse", "phases", "1 or 3", e.phases)
-    phases = e.phases if _is_int(e.phases) and e.phases in (1, 3) else 3  # (bad: reported)
+    phases = 3 if e.phases is None or not _evse_phases_ok(e.phases) else e.phases
     if e.phase_rotation is not None:
         if phases != 3:
             c.param(
@@ -537,8 +537,13 @@ def _kind_known(e: Evse) -> bool:
     return (
         isinstance(e.dc, (bool, np.bool_))
         and isinstance(e.bidirectional, (bool, np.bool_))
-        and (e.phases is None or (_is_int(e.phases) and e.phases in (1, 3)))
+        and _evse_phases_ok(e.phases)
     )
+
+
+def _evse_phases_ok(phases: Any) -> bool:
+    """Tell whether an EVSE's ``phases`` is usable: unset (3), 1 or 3."""
+    return phases is None or (_is_int(phases) and phases in (1, 3))
 
 
 def _check_session(

@@ -27,8 +27,8 @@ import zlib
 
 import pandas as pd
 
-from ..exceptions import InputError, Problem
 from ..model import Evse, Node, Session, Site
+from ._loaders import _bad_argument
 
 __all__ = ["caltech_site", "CALTECH_EVSES", "acn_to_sessions"]
 
@@ -118,24 +118,14 @@ def acn_to_sessions(
         names the argument).
     """
     if energy not in ("delivered", "requested"):
-        raise InputError(
-            [
-                Problem(
-                    "energy",
-                    f"energy must be 'delivered' or 'requested'. Got {energy!r} instead.",
-                    energy,
-                )
-            ]
+        raise _bad_argument(
+            "energy", f"energy must be 'delivered' or 'requested'. Got {energy!r} instead.", energy
         )
     if departure not in ("actual", "estimated"):
-        raise InputError(
-            [
-                Problem(
-                    "departure",
-                    f"departure must be 'actual' or 'estimated'. Got {departure!r} instead.",
-                    departure,
-                )
-            ]
+        raise _bad_argument(
+            "departure",
+            f"departure must be 'actual' or 'estimated'. Got {departure!r} instead.",
+            departure,
         )
     site = site if site is not None else caltech_site()
     known = {e.id for e in site.evses}
