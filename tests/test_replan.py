@@ -159,3 +159,95 @@ def test_rejected_events_leave_the_replanner_as_it_was():
     np.testing.assert_array_equal(after.power_kw.to_numpy(), before.power_kw.to_numpy())
     rp.add_session(last)  # a good event still works
     assert rp.plan().sessions.shape[0] == len(sessions)
+
+
+def _feeder_site(voltage_v=230.0, rotation="RST"):
+    """cp1 under the grid only; cp2 and cp3 under feeder fa (16 A on L1)."""
+    return cp.Site(
+        nodes=[cp.Node("grid", limit_a=40), cp.Node("fa", parent="grid", limit_a=(16, None, None))],
+        evses=[
+            cp.Evse("cp1", parent="grid", max_current_a=32, phases=1, phase="L1"),
+            cp.Evse("cp2", parent="fa", max_current_a=32, phases=1, phase="L1"),
+            cp.Evse("cp3", parent="fa", max_current_a=32, phase_rotation=rotation),
+        ],
+        voltage_v=voltage_v,
+    )
+
+
+def _session(sid, evse, kwh=20.0, phases=None):
+    return cp.Session(
+        sid, evse=evse, arrival=T0, departure=T0 + h(4), energy_kwh=kwh, phases=phases
+    )
+
+
+def test_session_removed_and_added_again_on_another_evse_gets_that_evses_limits():
+    """Found by a bug hunt: the session kept its old code, so the loaded LP kept the
+    columns of cp1 (grid only) for it on cp2 (under a 16 A feeder): every plan() raised
+    LimitViolationError (39.9 A > 16 A on fa)."""
+    site = _feeder_site()
+    rp = cp.Replanner(site, [_session("s1", "cp1"), _session("s3", "cp3")], start=T0, horizon="4h")
+    rp.plan()
+    rp.remove_session("s1")
+    rp.add_session(_session("s1", "cp2"))  # re-plugged, events coalesced
+    plan = rp.plan()  # verified: raised before the fix
+    cold = cp.optimize(
+        site, [_session("s1", "cp2"), _session("s3", "cp3")], start=T0, horizon="4h", method="lp"
+    )
+    assert plan.kpis["delivered_kwh"] == pytest.approx(cold.kpis["delivered_kwh"], abs=0.05)
+
+
+def _voltage_case():
+    def site(voltage_v):
+        return cp.Site(
+            nodes=[
+                cp.Node("grid", limit_a=100),
+                cp.Node("fa", parent="grid", limit_a=(16, 100, 100)),
+            ],
+            evses=[cp.Evse("cp1", parent="fa", max_current_a=32)],
+            voltage_v=voltage_v,
+        )
+
+    return site(230.0), site(120.0), [_session("s1", "cp1", 100.0)]
+
+
+def _rotation_case():
+    def site(rotation):
+        return cp.Site(
+            nodes=[cp.Node("grid", limit_a=(20, 20, 100))],
+            evses=[
+                cp.Evse("cp1", parent="grid", max_current_a=32, phase_rotation=rotation),
+                cp.Evse("cp2", parent="grid", max_current_a=32, phase_rotation="RST"),
+            ],
+        )
+
+    # 1-phase EVs: the rotation decides which line each loads
+    sessions = [_session("s1", "cp1", 100.0, phases=1), _session("s2", "cp2", 100.0, phases=1)]
+    return site("STR"), site("RST"), sessions
+
+
+@pytest.mark.parametrize("case", [_voltage_case, _rotation_case], ids=["voltage", "rotation"])
+def test_set_site_with_new_voltage_or_rotation_replans_with_the_new_coefficients(case):
+    """Found by a bug hunt: set_site kept the loaded LP's coefficients (no check), so a
+    lower voltage or another rotation planned currents over the limits."""
+    old_site, new_site, sessions = case()
+    rp = cp.Replanner(old_site, sessions, start=T0, horizon="2h")
+    rp.plan()
+    rp.set_site(new_site)
+    plan = rp.plan()  # verified: raised LimitViolationError before the fix
+    assert plan.report.info["warm"] is False and "coefficients" in plan.report.info["reason"]
+    cold = cp.optimize(new_site, sessions, start=T0, horizon="2h", method="lp")
+    assert plan.kpis["delivered_kwh"] == pytest.approx(cold.kpis["delivered_kwh"], abs=0.05)
+    root = new_site.nodes[0]
+    rp.set_site(replace(new_site, nodes=[replace(root, limit_a=19), *new_site.nodes[1:]]))
+    assert rp.plan().report.info["warm"] is True  # new limits alone: warm again
+
+
+@pytest.mark.parametrize("bad", [-1, 0, float("nan"), "1", "abc", [1], True])
+def test_replanner_time_limit_is_validated_with_the_other_inputs(bad):
+    site, sessions, tariff = inputs()
+    with pytest.raises(cp.InputError) as e:
+        cp.Replanner(site, sessions, start=T0, horizon="8h", time_limit_s=bad)
+    assert e.value.paths == ["Replanner.time_limit_s"]
+    with pytest.raises(cp.InputError) as e:  # together with the inputs' problems
+        cp.Replanner(site, sessions, start=T0, horizon="7min", time_limit_s=bad)
+    assert "Replanner.time_limit_s" in e.value.paths and len(e.value.paths) >= 2

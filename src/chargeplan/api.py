@@ -117,30 +117,24 @@ def optimize(
         )
     t0 = time.perf_counter()
     sessions = session_list(sessions)
-    grid = validate(
-        site,
-        sessions,
-        start=start,
-        horizon=horizon,
-        step=step,
-        tariff=tariff,
-        forecast=forecast,
-        v2g_bids=v2g_bids,
-    )
-    if time_limit_s is not None and not (
-        isinstance(time_limit_s, (int, float)) and time_limit_s > 0
-    ):
-        raise InputError(
-            [
-                Problem(
-                    "optimize.time_limit_s",
-                    "The 'time_limit_s' parameter of "
-                    f"optimize must be > 0. Got {time_limit_s!r} instead.",
-                    time_limit_s,
-                )
-            ]
+    # parameter problems are reported together with the inputs' (one InputError)
+    bad = time_limit_problems(time_limit_s, "optimize")
+    bad += delay_cost_problems(delay_cost_per_kwh_h, "optimize")
+    try:
+        grid = validate(
+            site,
+            sessions,
+            start=start,
+            horizon=horizon,
+            step=step,
+            tariff=tariff,
+            forecast=forecast,
+            v2g_bids=v2g_bids,
         )
-    check_delay_cost(delay_cost_per_kwh_h, "optimize")
+    except InputError as e:
+        raise InputError(e.problems + bad) from None
+    if bad:
+        raise InputError(bad)
     bids = [] if v2g_bids is None else list(v2g_bids)
     problem = build_problem(site, sessions, grid, tariff, forecast, bids)
     t_build = time.perf_counter() - t0
@@ -167,33 +161,35 @@ def optimize(
     )
 
 
-def check_delay_cost(value: Any, caller: str) -> float:
-    """Return ``value`` as a float if it is a valid delay cost, else raise InputError.
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    Parameters
-    ----------
-    value : Any
-        The ``delay_cost_per_kwh_h`` given by the caller.
-    caller : str
-        Name of the function or class the parameter belongs to (for the message).
-    """
-    if not (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    ):
-        raise InputError(
-            [
-                Problem(
-                    f"{caller}.delay_cost_per_kwh_h",
-                    f"The 'delay_cost_per_kwh_h' parameter of {caller} must be a finite "
-                    f"number >= 0. Got {value!r} instead.",
-                    value,
-                )
-            ]
+
+def time_limit_problems(value: Any, caller: str) -> list[Problem]:
+    """Problems with a ``time_limit_s`` parameter (None, or a number > 0; inf = none)."""
+    if value is None or (_is_real(value) and value > 0):
+        return []
+    return [
+        Problem(
+            f"{caller}.time_limit_s",
+            f"The 'time_limit_s' parameter of {caller} must be > 0. Got {value!r} instead.",
+            value,
         )
-    return float(value)
+    ]
+
+
+def delay_cost_problems(value: Any, caller: str) -> list[Problem]:
+    """Problems with a ``delay_cost_per_kwh_h`` parameter (a finite number >= 0)."""
+    if _is_real(value) and math.isfinite(value) and value >= 0:
+        return []
+    return [
+        Problem(
+            f"{caller}.delay_cost_per_kwh_h",
+            f"The 'delay_cost_per_kwh_h' parameter of {caller} must be a finite "
+            f"number >= 0. Got {value!r} instead.",
+            value,
+        )
+    ]
 
 
 def verified_plan(

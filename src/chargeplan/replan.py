@@ -74,7 +74,7 @@ class Replanner:
         time_limit_s: float | None = None,
         delay_cost_per_kwh_h: float = 0.0,
     ) -> None:
-        from .api import check_delay_cost
+        from .api import delay_cost_problems, time_limit_problems
         from .solvers.warm import LpSession
 
         self.site = site
@@ -84,13 +84,27 @@ class Replanner:
         self._sessions: dict[str, Session] = {}
         self._codes: dict[str, int] = {}
         self._code_counter = -1
-        self.delay_cost_per_kwh_h = check_delay_cost(delay_cost_per_kwh_h, "Replanner")
+        bad = time_limit_problems(time_limit_s, "Replanner")
+        bad += delay_cost_problems(delay_cost_per_kwh_h, "Replanner")
+        initial = session_list(sessions, "Replanner")
+        try:
+            self.grid = validate(
+                site,
+                initial,
+                start=start,
+                horizon=horizon,
+                step=step,
+                tariff=tariff,
+                forecast=forecast,
+            )
+        except InputError as e:
+            raise InputError(e.problems + bad) from None
+        if bad:
+            raise InputError(bad)
+        self.delay_cost_per_kwh_h = float(delay_cost_per_kwh_h)
         self._lp = LpSession(time_limit_s)
         self._prices_changed = False
-        initial = session_list(sessions, "Replanner")
-        self.grid = validate(
-            site, initial, start=start, horizon=horizon, step=step, tariff=tariff, forecast=forecast
-        )
+        self._site_changed = False
         for s in initial:  # valid: distinct ids
             self._sessions[s.id] = s
             self._codes[s.id] = self._next_code()
@@ -123,8 +137,9 @@ class Replanner:
                 ]
             )
         self._sessions[session.id] = session
-        if session.id not in self._codes:
-            self._codes[session.id] = self._next_code()
+        # always a new code: under an id removed since the last plan, the loaded model
+        # may still hold the old session's columns, with its EVSE's coefficients
+        self._codes[session.id] = self._next_code()
 
     def update_session(self, session: Session) -> None:
         """Replace a session with new information (energy, departure, EV limits).
@@ -162,9 +177,15 @@ class Replanner:
         self._prices_changed = True
 
     def set_site(self, site: Site) -> None:
-        """Set new limits (same tree and EVSEs)."""
+        """Set a new site: typically new limits; EVSEs in use must stay.
+
+        Changes beyond the limits (voltage, wiring, phase rotation, parents) are allowed
+        too: the next plan compares the loaded LP's coefficients with the new ones and
+        solves cold where they changed.
+        """
         self._validate(site=site)
         self.site = site
+        self._site_changed = True
 
     def set_forecast(self, forecast: Forecast | None) -> None:
         """Set a new PV / base load forecast."""
@@ -222,10 +243,12 @@ class Replanner:
         t1 = time.perf_counter()
         # the solver sees the delay cost in its prices; the plan reports the tariff's
         priced = with_delay_cost(problem, self.delay_cost_per_kwh_h)
+        # a session's coefficients never change under one code, unless the site did
         rate, info = self._lp.solve(
-            priced, codes, prices_changed=self._prices_changed, verify=False
+            priced, codes, prices_changed=self._prices_changed, verify=self._site_changed
         )
         self._prices_changed = False
+        self._site_changed = False
         rate, info["repaired_cells"] = repair_min_current(priced, rate)
         report = SolverReport(
             method="lp",
