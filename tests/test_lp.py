@@ -357,6 +357,27 @@ def test_time_limit_validated():
     assert "optimize.time_limit_s" in e.value.paths
 
 
+@pytest.mark.parametrize("time_limit_s", [-1, 0, float("nan"), True, "1"])
+def test_parameter_problems_come_with_the_inputs_problems(time_limit_s):
+    """One InputError names every offending field: before, time_limit_s and the delay
+    cost were checked only once the inputs had passed (and True was a 1 s limit)."""
+    with pytest.raises(cp.InputError) as e:
+        cp.optimize(
+            one_evse_site(),
+            [],
+            start=T0,
+            horizon="1h",
+            step="7min",
+            time_limit_s=time_limit_s,
+            delay_cost_per_kwh_h=-1,
+        )
+    assert e.value.paths == [
+        "optimize.horizon",
+        "optimize.time_limit_s",
+        "optimize.delay_cost_per_kwh_h",
+    ]
+
+
 def test_auto_falls_back_to_lp_when_greedy_leaves_energy_unmet():
     # priority-free EDF/LLF greedy gives the long session the cheap early slots; the
     # short one then cannot be served. LP serves both.
@@ -566,3 +587,53 @@ def test_a_bid_pays_only_for_discharge_inside_its_window(arrives_min):
     else:  # nothing can be paid: discharging would only cost the energy bought back
         assert (plan.rate_kw >= 0).all()
         assert plan.kpis["v2g_revenue"] == 0.0
+
+
+def _split_remainder_case():
+    """Three EVs on a 14 A node: the relaxation gives C 4 A in each slot (below 6 A).
+
+    A (slot 0 only) and B (slot 1 only) each need 10 A for an hour, C (both slots) 8 A.
+    Hand-solved optimum with the min-current rule: C charges 6-8 A in one slot and the
+    EV sharing it gives way, so the node carries 14 A in that slot and 10 A in the
+    other: 24 A-h = 16.56 kWh. Setting C's 4 A cells to 0 delivers only A and B (20 A-h,
+    13.8 kWh): the 4 A left in each slot is below the minimum.
+    """
+    t0 = pd.Timestamp("2026-01-05 00:00", tz="UTC")
+    hour = pd.Timedelta("1h")
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=14)],
+        evses=[cp.Evse(e, parent="grid", max_current_a=16, phase_rotation="RST") for e in "abc"],
+        voltage_v=230,
+    )
+    kwh_per_a = 3 * 230 / 1000  # one hour at 1 A on three phases
+    sessions = [
+        cp.Session("A", evse="a", arrival=t0, departure=t0 + hour, energy_kwh=10 * kwh_per_a),
+        cp.Session(
+            "B", evse="b", arrival=t0 + hour, departure=t0 + 2 * hour, energy_kwh=10 * kwh_per_a
+        ),
+        cp.Session("C", evse="c", arrival=t0, departure=t0 + 2 * hour, energy_kwh=8 * kwh_per_a),
+    ]
+    return site, sessions, dict(start=t0, horizon="2h", step="1h")
+
+
+def test_lp_repair_raises_cells_to_the_minimum_where_zeroing_loses_energy():
+    site, sessions, grid = _split_remainder_case()
+    plan = cp.optimize(site, sessions, method="lp", **grid)
+    assert plan.kpis["delivered_kwh"] == pytest.approx(24 * 0.69, abs=1e-6)
+    assert plan.report.info["repair"].startswith("re-solve")
+    assert plan.report.status == "repaired"
+    a = plan.current_a
+    assert ((a == 0) | (a >= 6 - 1e-9)).all().all()
+
+
+def test_lp_repair_keeps_the_plain_repair_when_the_re_solve_fails(monkeypatch):
+    site, sessions, grid = _split_remainder_case()
+
+    def fail(*args, **kwargs):
+        raise SolverError("HiGHS hit its time limit", status="time_limit")
+
+    monkeypatch.setattr(lp_mod, "repair_by_resolving", fail)
+    plan = cp.optimize(site, sessions, method="lp", **grid)
+    assert plan.kpis["delivered_kwh"] == pytest.approx(20 * 0.69, abs=1e-6)
+    assert plan.report.info["repair"].startswith("cells below the minimum set to 0")
+    assert plan.report.info["repair_resolve"]["status"] == "time_limit"

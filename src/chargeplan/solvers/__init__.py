@@ -142,10 +142,12 @@ def _run_lp(
     """MILP, or LP + min-current repair.
 
     Repair of the LP relaxation: without V2G, cells below their minimum are set to 0
-    (that only lowers loads); with V2G (where zeroing a discharge raises loads) the LP
-    is re-solved with such cells fixed to 0 until none is left. Either way the energy
-    those cells carried is then placed again by the greedy kernel in the capacity
-    left (:func:`.greedy.fill_from`), keeping the min-current rule.
+    (that only lowers loads), and the LP is also re-solved with such cells raised to
+    the minimum or fixed to 0 (:func:`_try_resolve_repair`; the better plan is kept);
+    with V2G (where zeroing a discharge raises loads) the LP is re-solved with such
+    cells fixed to 0 until none is left. Either way the energy those cells carried is
+    then placed again by the greedy kernel in the capacity left
+    (:func:`.greedy.fill_from`), keeping the min-current rule.
     """
     from .greedy import fill_from
     from .lp import solve_lp
@@ -159,12 +161,53 @@ def _run_lp(
         rate = fill_from(problem, rate)
         info["repair"] = "re-solve with cells below the minimum fixed to 0, refill greedily"
     else:
-        rate, info = solve_lp(problem, time_limit_s=time_limit_s, repair=False)
-        rate, info["repaired_cells"] = repair_min_current(problem, rate)
+        relaxed, info = solve_lp(problem, time_limit_s=time_limit_s, repair=False)
+        rate, info["repaired_cells"] = repair_min_current(problem, relaxed)
         info["repair"] = "cells below the minimum set to 0, refill greedily"
+        if info["repaired_cells"]:
+            _try_resolve_repair(problem, relaxed, rate, info)
+            rate = info.pop("_rate")
     info.pop("highs", None)
     info.pop("model", None)
     return rate, info
+
+
+def _objective_key(problem: ProblemArrays, rate_kw: np.ndarray) -> tuple[float, float]:
+    """Weighted unmet energy (rounded as auto does) and cost with the demand charge."""
+    unmet, cost = plan_quality(problem, rate_kw)
+    if problem.demand_charge_per_kw > 0.0:
+        site_kw = problem.net_base_kw + (rate_kw * problem.present).sum(axis=0)
+        over = max(float(site_kw.max(initial=0.0)) - problem.peak_already_kw, 0.0)
+        cost += problem.demand_charge_per_kw * over
+    return round(unmet, 6), cost
+
+
+def _try_resolve_repair(
+    problem: ProblemArrays, relaxed: np.ndarray, zeroed: np.ndarray, info: dict
+) -> None:
+    """Also repair by re-solving (cells raised to the minimum or fixed to 0); keep the better.
+
+    The plain repair (cells below the minimum set to 0, refilled greedily) loses the
+    energy the refill cannot place again, which on a congested node is most of it: the
+    small cells' room is split below the minimum. The re-solve moves it to cells at
+    the minimum (``lp.repair_by_resolving``), then the refill tops that up. Whichever
+    plan leaves less weighted energy unmet, then costs less (with the demand charge),
+    is kept in ``info["_rate"]``; a failed re-solve keeps the plain repair.
+    """
+    from .greedy import fill_from
+    from .lp import repair_by_resolving
+
+    info["_rate"] = zeroed
+    try:
+        fixed, n = repair_by_resolving(problem, info["model"], info["highs"], relaxed)
+    except SolverError as e:
+        info["repair_resolve"] = {"status": e.status, "error": str(e)}
+        return
+    resolved = fill_from(problem, fixed)
+    if _objective_key(problem, resolved) < _objective_key(problem, zeroed):
+        info["_rate"] = resolved
+        info["repaired_cells"] = n
+        info["repair"] = "re-solve with cells below the minimum raised to it or fixed to 0, refill"
 
 
 def _run_cvxpy(

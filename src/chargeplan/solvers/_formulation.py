@@ -21,6 +21,7 @@ __all__ = [
     "cells",
     "penalty_weight",
     "paid_cells",
+    "promote_cells",
     "node_rows",
     "NodeRows",
     "RowBlock",
@@ -62,6 +63,28 @@ def paid_cells(p: ProblemArrays) -> np.ndarray | None:
     if not len(p.bid_price_per_kwh):
         return None
     return p.bid_union > 0.0
+
+
+def promote_cells(sess: np.ndarray, val: np.ndarray, cand: np.ndarray, pmin: np.ndarray, frac):
+    """Cells (of ``cand``) to raise to the minimum so each session keeps its energy.
+
+    Per session, candidate cells are taken largest rate first while, at the minimum
+    rate, they carry no more than the energy all its candidates carried (more would
+    exceed the request); the re-solve can raise them above the minimum.
+    """
+    out = np.zeros(len(val), dtype=bool)
+    idx = np.flatnonzero(cand)
+    if not len(idx):
+        return out
+    order = idx[np.lexsort((-val[idx], sess[idx]))]
+    s = sess[order]
+    need = np.bincount(s, weights=val[order] * frac[order])
+    carry = pmin[order] * frac[order]
+    before = np.cumsum(carry) - carry  # carried by earlier cells (all sessions)
+    first = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
+    start = np.repeat(before[first], np.diff(np.r_[first, len(s)]))
+    out[order[before - start + carry <= need[s] + 1e-9]] = True
+    return out
 
 
 def penalty_weight(p: ProblemArrays) -> float:

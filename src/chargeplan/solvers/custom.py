@@ -49,7 +49,7 @@ from ..exceptions import ChargeplanWarning, SolverError
 from ..problem import ProblemArrays
 from ._formulation import SAFETY as _SAFETY
 from ._formulation import TIE_BREAK_PER_KWH as _TIE_BREAK_PER_KWH
-from ._formulation import cells, node_rows, paid_cells
+from ._formulation import cells, node_rows, paid_cells, promote_cells
 from ._formulation import penalty_weight as _penalty_weight
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -472,28 +472,6 @@ def _small_cells(
     return small_c | mixed_c, small_d | mixed_d, mixed_c, mixed_d
 
 
-def _promote(sess: np.ndarray, val: np.ndarray, cand: np.ndarray, pmin: np.ndarray, frac):
-    """Cells (of ``cand``) to raise to the minimum so each session keeps its energy.
-
-    Per session, candidate cells are taken largest rate first while, at the minimum
-    rate, they carry no more than the energy all its candidates carried (more would
-    exceed the request); the re-solve can raise them above the minimum.
-    """
-    out = np.zeros(len(val), dtype=bool)
-    idx = np.flatnonzero(cand)
-    if not len(idx):
-        return out
-    order = idx[np.lexsort((-val[idx], sess[idx]))]
-    s = sess[order]
-    need = np.bincount(s, weights=val[order] * frac[order])
-    carry = pmin[order] * frac[order]
-    before = np.cumsum(carry) - carry  # carried by earlier cells (all sessions)
-    first = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-    start = np.repeat(before[first], np.diff(np.r_[first, len(s)]))
-    out[order[before - start + carry <= need[s] + 1e-9]] = True
-    return out
-
-
 def _fix_constraints(model: CvxpyModel, off_c, off_d, lo_c=None, lo_d=None) -> list:
     out = []
     for var, off, lo in ((model.charge_cells, off_c, lo_c), (model.discharge_cells, off_d, lo_d)):
@@ -553,10 +531,10 @@ def _repair(
             up_c = np.zeros(len(cs), dtype=bool)
             up_d = np.zeros(len(ds), dtype=bool)
             if mode == "lock":
-                up_c = _promote(
+                up_c = promote_cells(
                     cs, cv, small_c & ~mixed_c & ~fixed_c, p.pmin_kw[cs], p.present[cs, ct] * dt
                 )
-                up_d = _promote(
+                up_d = promote_cells(
                     ds, dv, small_d & ~mixed_d & ~fixed_d, p.dmin_kw[ds], p.present[ds, dtt] * dt
                 )
             fixed_c |= small_c & ~up_c
