@@ -432,6 +432,23 @@ def test_milp_never_worse_than_greedy(seed):
         assert m.kpis["energy_cost"] <= g.kpis["energy_cost"] + tol * 0.5
 
 
+def test_milp_fills_a_node_of_exactly_the_minimum_current():
+    # The MILP keeps a small headroom on node rows against HiGHS's tolerances, so a 6 A
+    # site could not hold one EV at its 6 A minimum: the MILP delivered nothing. The
+    # greedy refill places that energy. Hand-solved: 6 A x 3 x 230 V = 4.14 kW; 5 kWh
+    # would need 4.83 slots of 15 min, and a 5th slot at the minimum would overshoot the
+    # request, so 4 slots at 6 A: 4.14 kWh.
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=6)], evses=[cp.Evse("e1", parent="grid", max_current_a=32)]
+    )
+    s = cp.Session("s1", evse="e1", arrival=T0, departure=T0 + h(2), energy_kwh=5.0)
+    plan = cp.optimize(site, [s], start=T0, horizon="2h", step="15min", method="milp")
+    assert plan.report.method == "milp"
+    np.testing.assert_allclose(np.sort(plan.current_a["e1"].to_numpy()), [0] * 4 + [6] * 4)
+    assert plan.sessions["delivered_kwh"].iloc[0] == pytest.approx(4.14)
+    assert plan.report.info["refilled_weighted_kwh"] == pytest.approx(4.14)
+
+
 def test_lp_build_has_no_silent_warnings():
     site = one_evse_site()
     s = cp.Session("s", evse="cp", arrival=T0, departure=T0 + h(2), energy_kwh=5)

@@ -139,7 +139,7 @@ def _run_lp(
     time_limit_s: float | None,
     accept_incumbent: bool = False,
 ) -> tuple[np.ndarray, dict]:
-    """MILP, or LP + min-current repair.
+    """MILP (refilled greedily), or LP + min-current repair.
 
     Repair of the LP relaxation: without V2G, cells below their minimum are set to 0
     (that only lowers loads), and the LP is also re-solved with such cells raised to
@@ -156,6 +156,14 @@ def _run_lp(
         rate, info = solve_lp(
             problem, integer=True, time_limit_s=time_limit_s, accept_incumbent=accept_incumbent
         )
+        # The model keeps a small headroom on every node row (SAFETY, against HiGHS's
+        # tolerances), so a node limit of exactly k minimum currents cannot hold k EVs
+        # at the minimum there (a 6 A node: none at all), and a rate a hair under a
+        # 0.1 A step rounds down a whole step. The greedy refill places that energy
+        # exactly (only adding; unmet energy outweighs any cost in the objective).
+        unmet_before = plan_quality(problem, rate)[0]
+        rate = fill_from(problem, rate)
+        info["refilled_weighted_kwh"] = unmet_before - plan_quality(problem, rate)[0]
     elif problem.has_v2g:
         rate, info = solve_lp(problem, time_limit_s=time_limit_s)
         rate = fill_from(problem, rate)
