@@ -410,9 +410,15 @@ def _node_checks(
 # How much session s can add in slot t without overloading a node is computed inline in
 # the kernels (_fill, _improve), starting from h, the session's own room: every row of
 # its entries (see _node_checks) against its residual capacity, then, if a phasor node
-# is on the path, the exact bound of _phasor_bound. (Written out in the loops: passing
-# the arrays to an inlined helper made numba count references on every call, which
-# cost a third of the fill's time.) The current rows of phasor lines are not checked
+# is on the path, on every phasor line of those nodes (both base-load variants), the
+# largest x with |z + x a| <= limit, where z is the line's phasor and a the session's
+# per kW (0 when a line is already above its limit; :func:`_line_room`). As soon as
+# that leaves no room, the cell is skipped, and noted in the root memo when the root
+# (the first phasor entry) alone leaves no room. Booking (:func:`_apply`) is written out
+# in the hot loops too. (Passing the arrays to an inlined helper makes numba count
+# references on every call: atomic increments and decrements that cost a third of the
+# fill's time at first, and 7 % of a congested solve for the phasor bound and booking,
+# measured with perf.) The current rows of phasor lines are not checked
 # (booked only by the public kernels, which return the capacity): they do not bound the
 # phasor once a row was clipped at 0 (base load or an LP plan above the
 # sum-of-magnitudes bound) and capacity is then given back.
@@ -495,48 +501,25 @@ def _no_memo(S, T):
     )
 
 
-@njit(cache=True, inline="always")
-def _phasor_bound(s, t, h, i0, i1, clo, chi, cbase, pa, plim, pz, blk):
-    """Lower ``h`` (> ``_TOL`` on entry) to the exact line-current bound of entries ``i0..i1``.
+# A row or line that leaves clearly more than h (by a relative 1e-12, far above the
+# rounding of the exact bound) cannot lower h: its exact bound (a division; for a phasor
+# line a square root and a division) is skipped then, and h is bit for bit what the
+# exact bound gives. Most rows and lines do not bind; those latencies were a quarter of
+# the fill's time (perf).
+_MAYBIND = 1.0 + 1e-12
+_FITS = 1.0 - 1e-12
 
-    On every phasor line of those nodes (both base-load variants), the largest x with
-    ``|z + x a| <= limit``, where z is the line's phasor and a the session's per kW
-    (0 when a line is already above its limit). Returns as soon as the bound is at most
-    ``_TOL`` (the cell has no room), noting it in the root memo ``blk`` when the root
-    (the first entry, for sessions of a class) alone leaves no room.
-    """
-    rcls, rstamp, rver = blk
-    c = rcls[s]
-    for i in range(i0, i1):
-        if t < clo[i] or t > chi[i]:
-            continue
-        k = cbase[i]
-        for line in range(3):
-            a = pa[i, line]
-            aa = a.real * a.real + a.imag * a.imag
-            if aa == 0.0:
-                continue
-            lim = plim[k, line, t]
-            ll = lim * lim
-            for v in range(2):
-                z = pz[k, v, line, t]
-                if v == 1 and z == pz[k, 0, line, t]:
-                    break  # same phasor as variant 0: same bound
-                zz = z.real * z.real + z.imag * z.imag
-                if zz > ll:
-                    h = 0.0
-                    break
-                b = z.real * a.real + z.imag * a.imag  # Re(z conj(a))
-                q = (-b + np.sqrt(max(b * b - aa * (zz - ll), 0.0))) / aa
-                if q < h:
-                    h = q
-        if h <= _TOL:
-            # h was above _TOL on entry: if this is the root (the first entry), its
-            # own bound leaves no room
-            if i == i0 and c >= 0:
-                rstamp[c, t] = rver[t]
-            return h
-    return h
+
+@njit(cache=True, inline="always")
+def _line_room(z, a, aa, zz, ll, h):
+    """``h`` lowered to the largest x with ``|z + x a|^2 <= ll`` (``zz = |z|^2 <= ll``)."""
+    wr = z.real + h * a.real
+    wi = z.imag + h * a.imag
+    if wr * wr + wi * wi <= ll * _FITS:
+        return h  # |z + h a| is within the limit: the bound is above h
+    b = z.real * a.real + z.imag * a.imag  # Re(z conj(a))
+    q = (-b + np.sqrt(max(b * b - aa * (zz - ll), 0.0))) / aa
+    return q if q < h else h
 
 
 @njit(cache=True)
@@ -663,13 +646,40 @@ def _fill(
                     continue  # the root has no room for this session's phasor (memo)
                 for i in range(cs[s], cm[s]):
                     if clo[i] <= t and t <= chi[i]:
-                        q = cap[cbase[i] + 4 * t] / ccoef[i]
-                        if q < h:
-                            h = q
+                        q = cap[cbase[i] + 4 * t]
+                        if q < h * ccoef[i] * _MAYBIND:  # else the row leaves more than h
+                            q /= ccoef[i]
+                            if q < h:
+                                h = q
                 # phasor nodes: not needed where the rows already leave less than the
                 # minimum the cell needs (it is skipped then: the bound only lowers h)
                 if h > _TOL and h >= pmin[s] - p[i0 + t] - _TOL and cp[s] < ce[s]:
-                    h = _phasor_bound(s, t, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz, blk)
+                    for i in range(cp[s], ce[s]):
+                        if t < clo[i] or t > chi[i]:
+                            continue
+                        k = cbase[i]
+                        for line in range(3):
+                            a = pa[i, line]
+                            aa = a.real * a.real + a.imag * a.imag
+                            if aa == 0.0:
+                                continue
+                            lim = plim[k, line, t]
+                            ll = lim * lim
+                            for v in range(2):
+                                z = pz[k, v, line, t]
+                                if v == 1 and z == pz[k, 0, line, t]:
+                                    break  # same phasor as variant 0: same bound
+                                zz = z.real * z.real + z.imag * z.imag
+                                if zz > ll:
+                                    h = 0.0
+                                    break
+                                h = _line_room(z, a, aa, zz, ll, h)
+                        if h <= _TOL:
+                            # h was above _TOL before: if this is the root (the first
+                            # entry), its own bound leaves no room
+                            if i == cp[s] and c >= 0:
+                                rstamp[c, t] = rver[t]
+                            break
             if h <= _TOL:
                 continue
             x = h
@@ -718,7 +728,17 @@ def _fill(
                 x = need
             p[i0 + t] += x
             if c_lo <= t <= c_hi:
-                _apply(s, t, x, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                for i in range(cs[s], cp[s]):
+                    if clo[i] <= t and t <= chi[i]:
+                        cap[cbase[i] + 4 * t] -= ccoef[i] * x
+                for i in range(cp[s], ce[s]):
+                    if clo[i] <= t and t <= chi[i]:
+                        k = cbase[i]
+                        for line in range(3):
+                            a = pa[i, line]
+                            if a != 0.0:
+                                for v in range(2):
+                                    pz[k, v, line, t] += x * a
                 rver[t] += 1
             used = x if x < surplus[t] else surplus[t]
             surplus[t] -= used
@@ -993,11 +1013,38 @@ def _improve(
                     continue
                 for i in range(cs[s], cm[s]):
                     if clo[i] <= t_lo and t_lo <= chi[i]:
-                        q = cap[cbase[i] + 4 * t_lo] / ccoef[i]
-                        if q < h:
-                            h = q
+                        q = cap[cbase[i] + 4 * t_lo]
+                        if q < h * ccoef[i] * _MAYBIND:  # else the row leaves more than h
+                            q /= ccoef[i]
+                            if q < h:
+                                h = q
                 if h > _TOL and (p[i0 + t_lo] > _TOL or h >= pmin[s] - _TOL) and cp[s] < ce[s]:
-                    h = _phasor_bound(s, t_lo, h, cp[s], ce[s], clo, chi, cbase, pa, plim, pz, blk)
+                    for i in range(cp[s], ce[s]):
+                        if t_lo < clo[i] or t_lo > chi[i]:
+                            continue
+                        k = cbase[i]
+                        for line in range(3):
+                            a = pa[i, line]
+                            aa = a.real * a.real + a.imag * a.imag
+                            if aa == 0.0:
+                                continue
+                            lim = plim[k, line, t_lo]
+                            ll = lim * lim
+                            for v in range(2):
+                                z = pz[k, v, line, t_lo]
+                                if v == 1 and z == pz[k, 0, line, t_lo]:
+                                    break  # same phasor as variant 0: same bound
+                                zz = z.real * z.real + z.imag * z.imag
+                                if zz > ll:
+                                    h = 0.0
+                                    break
+                                h = _line_room(z, a, aa, zz, ll, h)
+                        if h <= _TOL:
+                            # h was above _TOL before: if this is the root (the first
+                            # entry), its own bound leaves no room
+                            if i == cp[s] and c >= 0:
+                                rstamp[c, t_lo] = rver[t_lo]
+                            break
             if left > _TOL and h > left / f_lo:
                 h = left / f_lo  # only the surplus left is cheap
             if h <= _TOL or (p[i0 + t_lo] <= _TOL and h < pmin[s] - _TOL):
@@ -1025,11 +1072,31 @@ def _improve(
             if done_hi:
                 p[i0 + t_hi] = 0.0
             if c_lo <= t_hi <= c_hi:
-                _apply(s, t_hi, -dx, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                for i in range(cs[s], cp[s]):
+                    if clo[i] <= t_hi and t_hi <= chi[i]:
+                        cap[cbase[i] + 4 * t_hi] -= ccoef[i] * (-dx)
+                for i in range(cp[s], ce[s]):
+                    if clo[i] <= t_hi and t_hi <= chi[i]:
+                        k = cbase[i]
+                        for line in range(3):
+                            a = pa[i, line]
+                            if a != 0.0:
+                                for v in range(2):
+                                    pz[k, v, line, t_hi] += (-dx) * a
                 rver[t_hi] += 1
             p[i0 + t_lo] += x
             if c_lo <= t_lo <= c_hi:
-                _apply(s, t_lo, x, cs, ce, cp, clo, chi, cbase, ccoef, pa, cap, pz)
+                for i in range(cs[s], cp[s]):
+                    if clo[i] <= t_lo and t_lo <= chi[i]:
+                        cap[cbase[i] + 4 * t_lo] -= ccoef[i] * x
+                for i in range(cp[s], ce[s]):
+                    if clo[i] <= t_lo and t_lo <= chi[i]:
+                        k = cbase[i]
+                        for line in range(3):
+                            a = pa[i, line]
+                            if a != 0.0:
+                                for v in range(2):
+                                    pz[k, v, line, t_lo] += x * a
                 rver[t_lo] += 1
             usage[t_hi] -= dx * f_hi
             usage[t_lo] += x * f_lo
