@@ -1420,25 +1420,29 @@ def _session_stats(present, pmax, energy, priority, dt_h):
             base += hi - lo + 1
     pres_c = np.empty(base)
     pmax_c = np.empty(base)
+    row[:] = 0.0
     for s in range(S):
         lo = window[s, 0]
         hi = window[s, 1]
         i0 = b0[s]
-        m = -np.inf
-        for t in range(T):
+        # outside the window the EV is absent: present and pmax are 0 there (see
+        # ProblemArrays), and adding those zeros to numpy's partial sums changes no bit
+        m = 0.0 if lo > 0 or hi < T - 1 else -np.inf
+        for t in range(lo, hi + 1):
             f = present[s, t]
             x = pmax[s, t]
             if x > m or x != x:
                 m = x  # np.max propagates NaN
             row[t] = x * f
-            if lo <= t <= hi:
-                pres_c[i0 + t] = f
-                pmax_c[i0 + t] = x
+            pres_c[i0 + t] = f
+            pmax_c[i0 + t] = x
         peak[s] = m
         own_max = _np_sum(row) * dt_h
         avail_h[s] = _np_sum(present[s]) * dt_h
         u = energy[s] - own_max
         floor[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
+        for t in range(lo, hi + 1):
+            row[t] = 0.0
     return window, b0, base, pres_c, pmax_c, avail_h, peak, floor, _np_sum(floor)
 
 
