@@ -668,8 +668,9 @@ def assessment(res: dict[str, Any]) -> list[str]:
             f"energy per session) the mean gap is {100 * v:.2f} % (max "
             f"{100 * mx['cost_vs_milp_at_greedy_energy']:.2f} %): "
             f"{'within' if v <= TARGET_GAP else '**above**'} 2 %. The LP + repair is "
-            "itself not exactly optimal (its repair zeroes cells below 6 A and refills "
-            "greedily), which is why the LP-referenced gap is smaller."
+            "itself not exactly optimal (cells below 6 A are set to 0 or raised to it, "
+            "and the energy placed again greedily), which is why the LP-referenced gap "
+            "can be smaller."
         )
     if m.get("cost_vs_lp") is not None:
         me = res.get("gap_means_equal_energy", {})
