@@ -188,6 +188,32 @@ def test_numpy_sums_are_reproduced_bit_for_bit():
             assert g._np_sum(a) == a.sum()
 
 
+def test_line_room_shortcut_gives_the_exact_bound_bit_for_bit():
+    # _line_room skips the square root where |z + h a|^2 <= lim^2 (1 - 1e-12): the exact
+    # bound must then not lower h either, so h is what the exact formula gives, bit for
+    # bit, also with h a hair above or below the bound and z (nearly) along a
+    rng = np.random.default_rng(11)
+    skipped = 0
+    for _ in range(20000):
+        lim = rng.uniform(1.0, 500.0)
+        a = complex(*rng.normal(size=2)) * rng.uniform(0.01, 5.0)
+        if rng.random() < 0.3:  # z along a: the bound's formula cancels most there
+            z = a / abs(a) * lim * rng.uniform(0.9, 1.0)
+        else:
+            z = complex(*rng.normal(size=2)) * lim * rng.uniform(0.0, 0.7)
+        aa = a.real * a.real + a.imag * a.imag
+        zz = z.real * z.real + z.imag * z.imag
+        ll = lim * lim
+        b = z.real * a.real + z.imag * a.imag
+        q = (-b + np.sqrt(max(b * b - aa * (zz - ll), 0.0))) / aa
+        h = q * (1.0 + rng.choice([-1e-9, -1e-12, -1e-15, 0.0, 1e-15, 1e-12, 1e-9, -0.5, 2.0]))
+        want = q if q < h else h
+        assert g._line_room(z, a, aa, zz, ll, h) == want
+        wr, wi = z.real + h * a.real, z.imag + h * a.imag
+        skipped += wr * wr + wi * wi <= ll * g._FITS
+    assert skipped > 5000  # the shortcut was taken often enough to be tested
+
+
 def test_cap_min_equals_numpy_min():
     rng = np.random.default_rng(5)
     cap = rng.uniform(-5.0, 300.0, (40, 4, 96))
