@@ -25,8 +25,8 @@ room, keeping the min-current rule; that sweep over the sessions is repeated (up
 ``IMPROVE_SWEEPS`` times, until one moves nothing) on problems of at most
 ``IMPROVE_SWEEPS_MAX_CELLS`` cells. It keeps the plan with less priority-weighted
 unmet energy, then the cheaper one. (Improving every plan before comparing them cut
-greedy's cost gap to the exact MILP on seven real Caltech days from 2.29 % to about
-1.95 % mean; least laxity filling the earliest slots is kept on 4 of the 7.)
+greedy's cost gap to the exact MILP on seven real Caltech days from 2.29 % to 1.95 %
+mean; least laxity filling the earliest slots is kept on 4 of the 7.)
 Above ``ORDERINGS_MAX_CELLS`` cells, only earliest deadline first runs: the
 price-ordered pass is stopped as soon as it falls short of what the EVs could take
 alone, and then the earliest-slots pass runs; only the plan kept is improved, with one
