@@ -1074,33 +1074,21 @@ def _improve(
             p[i0 + t_hi] -= dx
             if done_hi:
                 p[i0 + t_hi] = 0.0
-            if c_lo <= t_hi <= c_hi:
-                for i in range(cs[s], cp[s]):
-                    if clo[i] <= t_hi and t_hi <= chi[i]:
-                        cap[cbase[i] + 4 * t_hi] -= ccoef[i] * (-dx)
-                for i in range(cp[s], ce[s]):
-                    if clo[i] <= t_hi and t_hi <= chi[i]:
-                        k = cbase[i]
-                        for line in range(3):
-                            a = pa[i, line]
-                            if a != 0.0:
-                                for v in range(2):
-                                    pz[k, v, line, t_hi] += (-dx) * a
-                rver[t_hi] += 1
             p[i0 + t_lo] += x
-            if c_lo <= t_lo <= c_hi:
-                for i in range(cs[s], cp[s]):
-                    if clo[i] <= t_lo and t_lo <= chi[i]:
-                        cap[cbase[i] + 4 * t_lo] -= ccoef[i] * x
-                for i in range(cp[s], ce[s]):
-                    if clo[i] <= t_lo and t_lo <= chi[i]:
-                        k = cbase[i]
-                        for line in range(3):
-                            a = pa[i, line]
-                            if a != 0.0:
-                                for v in range(2):
-                                    pz[k, v, line, t_lo] += x * a
-                rver[t_lo] += 1
+            for tb, xb in ((t_hi, -dx), (t_lo, x)):  # book both cells (written out)
+                if c_lo <= tb <= c_hi:
+                    for i in range(cs[s], cp[s]):
+                        if clo[i] <= tb and tb <= chi[i]:
+                            cap[cbase[i] + 4 * tb] -= ccoef[i] * xb
+                    for i in range(cp[s], ce[s]):
+                        if clo[i] <= tb and tb <= chi[i]:
+                            k = cbase[i]
+                            for line in range(3):
+                                a = pa[i, line]
+                                if a != 0.0:
+                                    for v in range(2):
+                                        pz[k, v, line, tb] += xb * a
+                    rver[tb] += 1
             usage[t_hi] -= dx * f_hi
             usage[t_lo] += x * f_lo
             moves += 1
