@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import chargeplan as cp
-from chargeplan.problem import build_problem
+from chargeplan.problem import LINE_ANGLES, build_problem
 from chargeplan.solvers import greedy as g
 from test_properties import HOURS, STEP_MIN, T0, scenarios
 
@@ -200,6 +200,103 @@ def test_numpy_sums_are_reproduced_bit_for_bit():
         for _ in range(5):
             a = rng.standard_normal(n) * rng.uniform(0, 1e3, n)
             assert g._np_sum(a) == a.sum()
+
+
+def _random_rows(rng, S, T):
+    """(S, T) presence and rates that are 0 outside a window per session (or all 0)."""
+    present = np.zeros((S, T))
+    rate = np.zeros((S, T))
+    for s in range(S):
+        if rng.random() < 0.1:
+            continue  # never present
+        a = int(rng.integers(0, T))
+        b = int(rng.integers(a, T))
+        present[s, a : b + 1] = np.where(rng.random(b - a + 1) < 0.7, 1.0, rng.random(b - a + 1))
+        present[s, [a, b]] = rng.uniform(1e-3, 1.0, 2)  # partial first and last slots
+        rate[s, a : b + 1] = rng.random(b - a + 1) * 10.0 ** rng.integers(-3, 3, b - a + 1)
+    return present, rate
+
+
+def test_window_sums_equal_numpy_row_sums_bit_for_bit():
+    # _session_stats and _plan_quality sum each session's window only (with numpy's 8
+    # partial sums for 8 <= T <= 128, whole rows otherwise): the results must be the
+    # numpy row sums of the (S, T) matrices bit for bit, for every T
+    rng = np.random.default_rng(3)
+    dt_h = 0.25
+    for T in (1, 5, 7, 8, 9, 16, 95, 96, 100, 127, 128, 129, 200, 400):
+        for _ in range(20):
+            S = int(rng.integers(1, 8))
+            present, pmax = _random_rows(rng, S, T)
+            energy = rng.uniform(0.0, 60.0, S)
+            prio = rng.choice([1.0, 2.0], S)
+            window, b0, C, pres_c, _, avail_h, peak, floor, floor_total = g._session_stats(
+                present, pmax, energy, prio, dt_h
+            )
+            assert np.array_equal(avail_h, present.sum(axis=1) * dt_h)
+            own = (pmax * present).sum(axis=1) * dt_h
+            want_floor = np.maximum(energy - own, 0.0) * prio
+            assert np.array_equal(floor, want_floor) and floor_total == want_floor.sum()
+            assert np.array_equal(peak, pmax.max(axis=1))
+            _, p = _random_rows(rng, S, T)
+            p[present <= 0.0] = 0.0
+            base = rng.normal(0.0, 5.0, T)
+            imp, exp = rng.random(T), rng.random(T) * 0.5
+            usage = np.empty(T)
+            unmet, cost = g._plan_quality(
+                g._to_ragged(p, window, b0, C), pres_c, window, b0, energy, prio, base, imp,
+                exp, dt_h, usage,
+            )  # fmt: skip
+            delivered = (p * present).sum(axis=1) * dt_h
+            assert unmet == (np.maximum(energy - delivered, 0.0) * prio).sum()
+            assert np.array_equal(usage, (p * present).sum(axis=0))
+            site = base + usage
+            want = (np.maximum(site, 0) * imp - np.maximum(-site, 0) * exp).sum() * dt_h
+            assert cost == want
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_sub_slots_and_phasor_state_equal_their_numpy_expressions(scenario):
+    problem = _problem(scenario)
+    T = problem.n_slots
+    # sub-slots: PV surplus parts at the export price, grid parts at the import price,
+    # ranked by price, then time, then surplus before grid (np.lexsort)
+    has = problem.pv_surplus_kw > 1e-9
+    t_all = np.arange(T)
+    sub_t = np.concatenate([t_all[has], t_all])
+    kind = np.concatenate([np.zeros(has.sum(), np.int64), np.ones(T, np.int64)])
+    price = np.concatenate([problem.price_export_per_kwh[has], problem.price_import_per_kwh])
+    idx = np.lexsort((kind, sub_t, price))
+    got_t, got_kind = g._sub_slots(problem)
+    assert np.array_equal(got_t, sub_t[idx]) and np.array_equal(got_kind, kind[idx])
+    # the improvement pass's slot order
+    usage = np.random.default_rng(0).uniform(0.0, 40.0, T)
+    cheap = np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh)
+    eff = np.where(problem.pv_surplus_kw - usage > 1e-9, cheap, problem.price_import_per_kwh)
+    got = g._slot_order(problem.pv_surplus_kw, usage, cheap, problem.price_import_per_kwh)
+    assert np.array_equal(got, np.lexsort((t_all, eff)))
+    # phasor state: limits of the nodes with a phasor line, base load at the root
+    ph = g.PhasorState(problem)
+    nodes = np.flatnonzero(problem.phasor_line.any(axis=1))
+    assert np.array_equal(ph.pidx[nodes], np.arange(len(nodes)))
+    assert (np.delete(ph.pidx, nodes) == -1).all()
+    assert np.array_equal(ph.plim, problem.limit_a[nodes])
+    per_kw = 1000.0 / (3.0 * problem.voltage_v)
+
+    def numpy_pz(base, low):
+        pz = np.zeros((len(nodes), 2, 3, T), dtype=np.complex128)
+        k = ph.pidx[problem.root]
+        if k >= 0:
+            unit = np.exp(1j * LINE_ANGLES)[:, None]
+            pz[k, 0] = unit * (base * per_kw)[None, :]
+            pz[k, 1] = unit * (low * per_kw)[None, :]
+        return pz
+
+    assert np.array_equal(ph.pz, numpy_pz(problem.net_base_kw, problem.net_base_low_kw))
+    # the two base-load variants differ when the base load varies within a slot
+    base = np.random.default_rng(1).normal(0.0, 30.0, (2, T))
+    args = (problem.phasor_line, problem.limit_a, problem.root, *base, per_kw, g._UNIT)
+    assert np.array_equal(g._phasor_state(*args)[2], numpy_pz(*base))
 
 
 def test_line_room_shortcut_gives_the_exact_bound_bit_for_bit():
