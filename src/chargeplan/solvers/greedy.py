@@ -958,6 +958,24 @@ def greedy_fill(
     return _from_ragged(p, window, b0, T), cap, pz
 
 
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN_POS = np.array(
+    [
+        0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4,
+        62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18, 12, 5,
+        63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11,
+        46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6,
+    ],
+    dtype=np.int64,
+)  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def _lowest_bit(low):
+    """Position of the single bit set in the uint64 ``low`` (de Bruijn multiplication)."""
+    return _DEBRUIJN_POS[_u((low * _DEBRUIJN) >> np.uint64(58))]
+
+
 @njit(cache=True)
 def _improve(
     order,
@@ -991,6 +1009,15 @@ def _improve(
     cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
     rcls, rstamp, rver = blk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
+    # Each session's slots in the order of ``slots``: a bit per rank, set for the slots
+    # of its window, then read lowest first (a pass over the window instead of over all
+    # the slots; _lowest_bit).
+    rank = np.empty(T, dtype=np.int64)
+    for k in range(T):
+        rank[_u(slots[k])] = k
+    n_words = (T + 63) // 64
+    bits = np.zeros(n_words, dtype=np.uint64)
+    one = np.uint64(1)
     moves = 0
     for oi in range(S):
         s = order[oi]
@@ -1010,6 +1037,8 @@ def _improve(
             f = present[_u(i0 + t)]
             if f <= 0.0:
                 continue
+            r = rank[_u(t)]
+            bits[_u(r >> 6)] |= one << np.uint64(r & 63)
             if p[_u(i0 + t)] > _TOL:
                 from_grid = usage[_u(t)] > surplus[_u(t)] + _TOL
                 ph_ = price_imp[_u(t)] if from_grid else price_exp[_u(t)]
@@ -1023,14 +1052,19 @@ def _improve(
                 if not (pl_ >= lo_min):
                     lo_min = pl_
         if lo_min >= hi_max - 1e-12:
+            for w in range(n_words):
+                bits[w] = 0  # clear for the next session
             continue
         # the session's slots present, cheapest first (``slots`` restricted to them)
         m = 0
-        for k in range(T):
-            t = slots[k]
-            tc = min(max(t, t_first), t_last)  # in the window: present is ragged
-            loc[_u(m)] = t
-            m += np.int64((t >= t_first) & (t <= t_last) & (present[_u(i0 + tc)] > 0.0))
+        for w in range(n_words):
+            x = bits[w]
+            bits[w] = 0
+            while x:
+                low = x & (~x + one)  # the lowest bit set
+                loc[_u(m)] = slots[_u(64 * w + _lowest_bit(low))]
+                m += 1
+                x ^= low
         lo = 0
         hi = m - 1
         while lo < hi:
