@@ -1334,7 +1334,9 @@ def _phasor_state(phasor_line, limit_a, root, base_kw, base_low_kw, amps_per_kw,
     for n in range(N):
         k = pidx[n]
         if k >= 0:
-            plim[k] = limit_a[n]
+            for line in range(3):  # loops, not slice copies: numba compiles an error
+                for t in range(T):  # message for every shape check (seconds of compile)
+                    plim[k, line, t] = limit_a[n, line, t]
     pz = np.zeros((K, 2, 3, T), dtype=np.complex128)
     k = pidx[root]
     if k >= 0:
@@ -1853,6 +1855,17 @@ def _problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, open_row, order):
     )
 
 
+@njit(cache=True)
+def _copy_into(dst, src):
+    """``dst[:] = src`` for 1-d arrays of one length, as a loop.
+
+    (A slice copy makes numba compile a shape-mismatch error message with string
+    formatting: seconds of cold start per shape.)
+    """
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
 _PASS_NAMES = ("edf", "llf", "edf_asap", "llf_asap")
 
 
@@ -2005,11 +2018,11 @@ def _solve(
         if not fresh:
             p[:] = 0.0
             _gather_cap_into(capb, cap, nlo, nhi, noff)
-            pzb[:] = pz0
+            _copy_into(pzb.reshape(-1), pz0.reshape(-1))
         fresh = False
         rstamp[:] = -1  # the memo holds for the state it was taken on only
         rver[:] = 0
-        surplus[:] = pv_surplus
+        _copy_into(surplus, pv_surplus)
         memo = (rcls, rstamp, rver)
         n_done = _fill(
             order, t_all if asap else sub_t, ones if asap else sub_kind, asap, pres_c,
