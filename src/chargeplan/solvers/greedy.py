@@ -642,7 +642,7 @@ def _fill(
     ``window``, at ``b0[s] + t``, see :func:`_windows`; ``p`` is 0 outside the
     windows). ``p_keep`` holds the rates the pass must keep (``p_init`` of
     :func:`greedy_fill`): giving energy back for the min-current rule never lowers a
-    cell below it (a lower charge would raise the site's export).
+    cell below it (a lower charge would raise the site's export); empty for none.
     ``chk`` comes from :func:`_node_checks` with the node ranges of
     :func:`_active_ranges` (with ``extra`` at least what each session can add), and
     ``cap`` is in their compact layout (:func:`_gather_cap`).
@@ -660,6 +660,7 @@ def _fill(
     cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
     rcls, rstamp, rver = blk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
+    keep = p_keep.shape[0] > 0
     excess_total = 0.0
     for oi in range(S):
         s = order[oi]
@@ -749,7 +750,7 @@ def _fill(
                     if sub_kind[_u(kj)] == 0:
                         continue  # each slot once (its grid part)
                     tt = sub_t[_u(kj)]
-                    low = max(pmin[_u(s)], p_keep[_u(i0 + tt)])
+                    low = max(pmin[_u(s)], p_keep[_u(i0 + tt)] if keep else 0.0)
                     if tt != t and p[_u(i0 + tt)] > low + _TOL:
                         avail += (p[_u(i0 + tt)] - low) * present[_u(i0 + tt)] * dt_h
                 if avail < excess - _TOL:
@@ -761,7 +762,7 @@ def _fill(
                     if sub_kind[_u(kj)] == 0:
                         continue
                     tt = sub_t[_u(kj)]
-                    low = max(pmin[_u(s)], p_keep[_u(i0 + tt)])
+                    low = max(pmin[_u(s)], p_keep[_u(i0 + tt)] if keep else 0.0)
                     if tt == t or p[_u(i0 + tt)] <= low + _TOL:
                         continue
                     ft = present[_u(i0 + tt)] * dt_h
@@ -1701,8 +1702,18 @@ def _lexorder(k1, k2, k3):
     count = np.empty(256, dtype=np.int64)
     for key in (k3, k2, k1):
         u = _sortable(key)
+        # the bits in which some key differs from the first: a byte without any is the
+        # same in every key and needs no pass (one sweep instead of a count per byte)
+        diff = np.uint64(0)
+        if n > 0:
+            u0 = u[0]
+            for i in range(n):
+                diff |= u[i] ^ u0
         for byte in range(8):
-            if _radix_pass(u, idx, tmp, np.uint64(8 * byte), count):
+            shift = np.uint64(8 * byte)
+            if (diff >> shift) & np.uint64(255) == np.uint64(0):
+                continue
+            if _radix_pass(u, idx, tmp, shift, count):
                 idx, tmp = tmp, idx
     return idx
 
@@ -1988,7 +1999,7 @@ def _solve(
     ones = np.ones(T, dtype=np.int64)
     cheap = np.minimum(price_exp, price_imp)
     surplus = np.empty(T)
-    keep0 = np.zeros(C)  # the passes start from nothing
+    keep0 = np.zeros(0)  # the passes start from nothing (no rates to keep)
     # Up to improve_sweeps sweeps on small problems, where a sweep costs well under a
     # millisecond; one sweep on large ones, to stay fast.
     sweeps = improve_sweeps if S * T <= improve_sweeps_max_cells else 1
