@@ -2,7 +2,7 @@
 
 The greedy solver, the LP's min-current repair and the rounding top-up are numba
 kernels compiled with ``cache=True``. In a fresh environment the first plan compiles
-them (11-16 s on a 2-core machine, ``benchmarks/README.md``); later processes load
+them (about 25 s on a 2-core machine, ``benchmarks/README.md``); later processes load
 them from the on-disk cache (about 0.4 s). :func:`warm_up` plans a tiny site with
 every solver that uses a kernel, so that cost is paid at a moment of the caller's
 choosing: when building a container image (``RUN chargeplan warmup``), at worker
