@@ -545,6 +545,49 @@ def _memo_site_problem(seed, n=12):
     return _twelve_hours(site, np.random.default_rng(seed), arrive_h=5, leave_h=7, kwh=40)
 
 
+def test_root_is_monotone_unless_phasors_on_a_line_are_over_90_degrees_apart():
+    """The root memo's ``mono`` flag against the pairwise angles, computed here.
+
+    Charging loads (line-to-neutral, line-to-line, three-phase) are within 30 degrees
+    of their line, so any two at most 60 degrees apart; base load adds the line's own
+    direction, an export (negative base load) the opposite one.
+    """
+    problem = _memo_site_problem(6)
+    T = problem.n_slots
+    ph = g.PhasorState(problem)
+    window, b0, C, present, pmax, avail_h, peak, floor_s, _ = g._session_stats(
+        problem.present, problem.pmax_kw, problem.energy_kwh, problem.priority, problem.grid.step_h
+    )
+    edf, _ = g._orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T, False)
+    rows, n_rows = g._session_rows(problem.coef)
+    cap_min = problem.cap.min(axis=2)
+    nlo, nhi, noff, _ = g._problem_ranges(problem, ph, pmax, window, b0, rows, n_rows, cap_min)
+    chk = g._problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
+    assert (chk[10][chk[3], 0] == problem.root).all()  # each session's first phasor entry
+    root_pa = chk[8][chk[3]]
+    load = np.ones(T)
+
+    def mono(base, base_low):
+        return g._root_memo(chk, problem.root, ph.pidx, T, g._UNIT, base, base_low)[3]
+
+    def pairwise_ok(extra):
+        for line in range(3):
+            d = [a for a in root_pa[:, line] if a != 0] + [e * g._UNIT[line] for e in extra]
+            if any((np.conj(u) * w).real < 0 for u in d for w in d):
+                return False
+        return True
+
+    assert mono(0 * load, 0 * load) and pairwise_ok([])
+    assert mono(load, 0.5 * load) and pairwise_ok([1.0])
+    assert not mono(load, -load) and not pairwise_ok([1.0, -1.0])
+    assert not mono(0 * load, -load) and not pairwise_ok([-1.0])  # against charging
+    # a load that flows against the line (a discharging class) breaks it too
+    flipped = (chk[0], chk[1], chk[2], chk[3], chk[4], chk[5], chk[6], chk[7],
+               chk[8].copy(), chk[9], chk[10])  # fmt: skip
+    flipped[8][chk[3][0]] *= -1.0
+    assert not g._root_memo(flipped, problem.root, ph.pidx, T, g._UNIT, 0 * load, 0 * load)[3]
+
+
 @pytest.mark.parametrize("seed", [6, 7])
 def test_root_memo_skips_only_cells_without_room(seed):
     """The root memo changes no rate of the fill or the improvement pass, and is used.
@@ -567,8 +610,11 @@ def test_root_memo_skips_only_cells_without_room(seed):
     cap_min = problem.cap.min(axis=2)
     nlo, nhi, noff, total = g._problem_ranges(problem, ph, pmax, window, b0, rows, n_rows, cap_min)
     chk = g._problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
-    memo = g._root_memo(chk, problem.root, ph.pidx, T)
+    memo = g._root_memo(
+        chk, problem.root, ph.pidx, T, g._UNIT, problem.net_base_kw, problem.net_base_low_kw
+    )
     assert sorted(set(memo[0])) == [0, 1, 2]  # three wirings: three classes
+    assert memo[3]  # charging loads only: booking load keeps the notes (monotone root)
     S = problem.n_sessions
     cheap = np.minimum(problem.price_export_per_kwh, problem.price_import_per_kwh)
     slots = np.argsort(problem.price_import_per_kwh, kind="stable").astype(np.int64)
