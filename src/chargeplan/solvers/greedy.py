@@ -389,35 +389,24 @@ def _node_checks(
     S, D = path.shape
     cs = np.empty(S, dtype=np.int64)
     ce = np.empty(S, dtype=np.int64)
-    m = 0
-    for j in range(S):
-        s = seq[j]
-        cs[s] = m
-        for d in range(D):
-            n = path[s, d]
-            if n < 0:
-                break
-            if nlo[_u(n)] <= nhi[_u(n)]:
-                for k in range(n_rows[s]):
-                    r = rows[s, k]
-                    if not open_row[_u(n), _u(r)] and (
-                        book_all or not (r < 3 and phasor_line[_u(n), _u(r)])
-                    ):
-                        m += 1
-                if pidx[_u(n)] >= 0:
-                    m += 1
-        ce[s] = m
     cm = np.empty(S, dtype=np.int64)
     cp = np.empty(S, dtype=np.int64)
-    clo = np.empty(m, dtype=np.int64)
-    chi = np.empty(m, dtype=np.int64)
-    cbase = np.empty(m, dtype=np.int64)
-    ccoef = np.empty(m)
-    pa = np.empty((m, 3), dtype=np.complex128)  # read (and written) for phasor entries only
-    cnr = np.empty((m, 2), dtype=np.int64)
     srange = np.empty((S, 2), dtype=np.int64)
+    # one sweep in the layout's order, into arrays of at most every row and phasor of
+    # every path (returned cut to the entries written; untouched memory is not paged in)
+    m_max = 0
     for s in range(S):
-        i = cs[s]
+        m_max += D * (n_rows[s] + 1)
+    clo = np.empty(m_max, dtype=np.int64)
+    chi = np.empty(m_max, dtype=np.int64)
+    cbase = np.empty(m_max, dtype=np.int64)
+    ccoef = np.empty(m_max)
+    pa = np.empty((m_max, 3), dtype=np.complex128)  # read and written for phasor entries
+    cnr = np.empty((m_max, 2), dtype=np.int64)
+    i = 0
+    for j in range(S):
+        s = seq[j]
+        cs[s] = i
         lo = 1 << 30
         hi = -1
         for part in range(3):
@@ -458,8 +447,16 @@ def _node_checks(
                     cnr[_u(i), 0] = n
                     cnr[_u(i), 1] = r
                     i += 1
+        ce[s] = i
         srange[s, 0] = lo
         srange[s, 1] = hi
+    m = i
+    clo = clo[:m]
+    chi = chi[:m]
+    cbase = cbase[:m]
+    ccoef = ccoef[:m]
+    pa = pa[:m]
+    cnr = cnr[:m]
     return cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr
 
 
