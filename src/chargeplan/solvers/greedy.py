@@ -389,24 +389,35 @@ def _node_checks(
     S, D = path.shape
     cs = np.empty(S, dtype=np.int64)
     ce = np.empty(S, dtype=np.int64)
-    cm = np.empty(S, dtype=np.int64)
-    cp = np.empty(S, dtype=np.int64)
-    srange = np.empty((S, 2), dtype=np.int64)
-    # one sweep in the layout's order, into arrays of at most every row and phasor of
-    # every path (returned cut to the entries written; untouched memory is not paged in)
-    m_max = 0
-    for s in range(S):
-        m_max += D * (n_rows[s] + 1)
-    clo = np.empty(m_max, dtype=np.int64)
-    chi = np.empty(m_max, dtype=np.int64)
-    cbase = np.empty(m_max, dtype=np.int64)
-    ccoef = np.empty(m_max)
-    pa = np.empty((m_max, 3), dtype=np.complex128)  # read and written for phasor entries
-    cnr = np.empty((m_max, 2), dtype=np.int64)
-    i = 0
+    m = 0
     for j in range(S):
         s = seq[j]
-        cs[s] = i
+        cs[s] = m
+        for d in range(D):
+            n = path[s, d]
+            if n < 0:
+                break
+            if nlo[_u(n)] <= nhi[_u(n)]:
+                for k in range(n_rows[s]):
+                    r = rows[s, k]
+                    if not open_row[_u(n), _u(r)] and (
+                        book_all or not (r < 3 and phasor_line[_u(n), _u(r)])
+                    ):
+                        m += 1
+                if pidx[_u(n)] >= 0:
+                    m += 1
+        ce[s] = m
+    cm = np.empty(S, dtype=np.int64)
+    cp = np.empty(S, dtype=np.int64)
+    clo = np.empty(m, dtype=np.int64)
+    chi = np.empty(m, dtype=np.int64)
+    cbase = np.empty(m, dtype=np.int64)
+    ccoef = np.empty(m)
+    pa = np.empty((m, 3), dtype=np.complex128)  # read (and written) for phasor entries only
+    cnr = np.empty((m, 2), dtype=np.int64)
+    srange = np.empty((S, 2), dtype=np.int64)
+    for s in range(S):
+        i = cs[s]
         lo = 1 << 30
         hi = -1
         for part in range(3):
@@ -447,16 +458,8 @@ def _node_checks(
                     cnr[_u(i), 0] = n
                     cnr[_u(i), 1] = r
                     i += 1
-        ce[s] = i
         srange[s, 0] = lo
         srange[s, 1] = hi
-    m = i
-    clo = clo[:m]
-    chi = chi[:m]
-    cbase = cbase[:m]
-    ccoef = ccoef[:m]
-    pa = pa[:m]
-    cnr = cnr[:m]
     return cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr
 
 
@@ -1660,18 +1663,9 @@ def _session_stats(present, pmax, energy, priority, dt_h):
     avail_h = np.empty(S)
     peak = np.empty(S)
     floor = np.empty(S)
-    # one sweep: each row scanned for its first and last slot present, 8 slots at a time
-    # while none is (a branch per 8 slots: 14 % faster), then its window copied and summed
-    # while the row is in the cache, into ragged arrays sized for every cell (returned cut
-    # to the windows' cells; untouched memory is not paged in)
+    # a first pass for the layout: each row scanned for its first and last slot present,
+    # 8 slots at a time while none is (a branch per 8 slots: 14 % faster)
     base = 0
-    pres_c = np.empty(S * T)
-    pmax_c = np.empty(S * T)
-    blocked = 8 <= T <= 128
-    m8 = T - T % 8
-    row = np.zeros(T)
-    acc_p = np.zeros(8)
-    acc_o = np.zeros(8)
     # (``present[s, t]``, not a view of the row: a view per session costs a reference
     # count increment and decrement, 6 % of this kernel)
     for s in range(S):
@@ -1703,10 +1697,20 @@ def _session_stats(present, pmax, energy, priority, dt_h):
                 break
         window[s, 0] = lo
         window[s, 1] = hi
-        i0 = base - lo
-        b0[s] = i0
+        b0[s] = base - lo
         if hi >= lo:
             base += hi - lo + 1
+    pres_c = np.empty(base)
+    pmax_c = np.empty(base)
+    blocked = 8 <= T <= 128
+    m8 = T - T % 8
+    row = np.zeros(T)
+    acc_p = np.zeros(8)
+    acc_o = np.zeros(8)
+    for s in range(S):
+        lo = window[s, 0]
+        hi = window[s, 1]
+        i0 = b0[s]
         # outside the window the EV is absent: present and pmax are 0 there (see
         # ProblemArrays)
         m = 0.0 if lo > 0 or hi < T - 1 else -np.inf
@@ -1741,7 +1745,7 @@ def _session_stats(present, pmax, energy, priority, dt_h):
                 row[t] = 0.0
         u = energy[s] - own_max
         floor[s] = (u if u > 0.0 or u != u else 0.0) * priority[s]
-    return window, b0, base, pres_c[:base], pmax_c[:base], avail_h, peak, floor, _np_sum(floor)
+    return window, b0, base, pres_c, pmax_c, avail_h, peak, floor, _np_sum(floor)
 
 
 @njit(cache=True)
