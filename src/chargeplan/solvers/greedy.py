@@ -41,8 +41,8 @@ the root was found to leave no room for a kind of wiring are remembered until th
 root's load there changes, so later sessions wired alike skip them (:func:`_root_memo`).
 
 Cold start: the kernels are compiled with ``cache=True``. The first call in a fresh
-environment compiles them (11-16 s on a 2-core machine); later processes load the
-cache (about 0.4 s). See ``benchmarks/README.md`` for measured figures.
+environment compiles them (about 25 s on a 2-core machine); later processes load the
+cache (about 0.3 s). See ``benchmarks/README.md`` for measured figures.
 """
 
 from __future__ import annotations
