@@ -590,7 +590,7 @@ def test_root_is_monotone_unless_phasors_on_a_line_are_over_90_degrees_apart():
 
 @pytest.mark.parametrize("seed", [6, 7])
 def test_undo_of_a_stopped_pass_restores_the_start_state_exactly(seed):
-    """``_undo_pass`` restores only the slots the pass left above 0: bit for bit enough.
+    """``_undo_pass`` restores only the slots the pass left above 0, and that is all.
 
     A price-ordered pass on a site whose root is at its limit most of the time is
     stopped at the first session left short; taking it back must give the capacity,
