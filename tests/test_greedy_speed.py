@@ -7,6 +7,7 @@ compared with the plain construction from the public kernels (``greedy_fill``/
 "cannot bind" marking is checked against loads recomputed in numpy.
 """
 
+from types import SimpleNamespace
 from unittest import mock
 
 import numpy as np
@@ -545,14 +546,8 @@ def _memo_site_problem(seed, n=12):
     return _twelve_hours(site, np.random.default_rng(seed), arrive_h=5, leave_h=7, kwh=40)
 
 
-def test_root_is_monotone_unless_phasors_on_a_line_are_over_90_degrees_apart():
-    """The root memo's ``mono`` flag against the pairwise angles, computed here.
-
-    Charging loads (line-to-neutral, line-to-line, three-phase) are within 30 degrees
-    of their line, so any two at most 60 degrees apart; base load adds the line's own
-    direction, an export (negative base load) the opposite one.
-    """
-    problem = _memo_site_problem(6)
+def _pass_inputs(problem):
+    """What ``_solve`` gives the passes, built step by step from the public pieces."""
     T = problem.n_slots
     ph = g.PhasorState(problem)
     window, b0, C, present, pmax, avail_h, peak, floor_s, _ = g._session_stats(
@@ -561,8 +556,27 @@ def test_root_is_monotone_unless_phasors_on_a_line_are_over_90_degrees_apart():
     edf, _ = g._orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T, False)
     rows, n_rows = g._session_rows(problem.coef)
     cap_min = problem.cap.min(axis=2)
-    nlo, nhi, noff, _ = g._problem_ranges(problem, ph, pmax, window, b0, rows, n_rows, cap_min)
+    nlo, nhi, noff, total = g._problem_ranges(problem, ph, pmax, window, b0, rows, n_rows, cap_min)
     chk = g._problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
+    memo = g._root_memo(
+        chk, problem.root, ph.pidx, T, g._UNIT, problem.net_base_kw, problem.net_base_low_kw
+    )
+    return SimpleNamespace(
+        T=T, ph=ph, window=window, b0=b0, C=C, present=present, pmax=pmax, floor_s=floor_s,
+        edf=edf, ranges=(nlo, nhi, noff, total), chk=chk, memo=memo,
+    )  # fmt: skip
+
+
+def test_root_is_monotone_unless_phasors_on_a_line_are_over_90_degrees_apart():
+    """The root memo's ``mono`` flag against the pairwise angles, computed here.
+
+    Charging loads (line-to-neutral, line-to-line, three-phase) are within 30 degrees
+    of their line, so any two at most 60 degrees apart; base load adds the line's own
+    direction, an export (negative base load) the opposite one.
+    """
+    problem = _memo_site_problem(6)
+    x = _pass_inputs(problem)
+    T, ph, chk = x.T, x.ph, x.chk
     assert (chk[10][chk[3], 0] == problem.root).all()  # each session's first phasor entry
     root_pa = chk[8][chk[3]]
     load = np.ones(T)
@@ -597,19 +611,10 @@ def test_undo_of_a_stopped_pass_restores_the_start_state_exactly(seed):
     phasors and plan the pass started from, bit for bit.
     """
     problem = _memo_site_problem(seed)
-    T = problem.n_slots
-    ph = g.PhasorState(problem)
-    window, b0, C, present, pmax, avail_h, peak, floor_s, _ = g._session_stats(
-        problem.present, problem.pmax_kw, problem.energy_kwh, problem.priority, problem.grid.step_h
-    )
-    edf, _ = g._orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T, False)
-    rows, n_rows = g._session_rows(problem.coef)
-    cap_min = problem.cap.min(axis=2)
-    nlo, nhi, noff, total = g._problem_ranges(problem, ph, pmax, window, b0, rows, n_rows, cap_min)
-    chk = g._problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
-    memo = g._root_memo(
-        chk, problem.root, ph.pidx, T, g._UNIT, problem.net_base_kw, problem.net_base_low_kw
-    )
+    x = _pass_inputs(problem)
+    ph, chk, memo, edf, window, b0 = x.ph, x.chk, x.memo, x.edf, x.window, x.b0
+    present, pmax, floor_s, C = x.present, x.pmax, x.floor_s, x.C
+    nlo, nhi, noff, total = x.ranges
     sub_t, sub_kind = g._sub_slots(problem)
     p = np.zeros(C)
     cap0 = g._gather_cap(problem.cap, nlo, nhi, noff, total)
@@ -639,20 +644,11 @@ def test_root_memo_skips_only_cells_without_room(seed):
     change the improvement pass's moves.
     """
     problem = _memo_site_problem(seed)
-    T = problem.n_slots
-    ph = g.PhasorState(problem)
+    x = _pass_inputs(problem)
+    T, ph, chk, memo, edf, window, b0 = x.T, x.ph, x.chk, x.memo, x.edf, x.window, x.b0
+    present, pmax, floor_s, C = x.present, x.pmax, x.floor_s, x.C
+    nlo, nhi, noff, total = x.ranges
     assert ph.pidx[problem.root] >= 0  # the root is checked on its phasors
-    window, b0, C, present, pmax, avail_h, peak, floor_s, _ = g._session_stats(
-        problem.present, problem.pmax_kw, problem.energy_kwh, problem.priority, problem.grid.step_h
-    )
-    edf, _ = g._orders(window, avail_h, peak, problem.energy_kwh, problem.priority, T, False)
-    rows, n_rows = g._session_rows(problem.coef)
-    cap_min = problem.cap.min(axis=2)
-    nlo, nhi, noff, total = g._problem_ranges(problem, ph, pmax, window, b0, rows, n_rows, cap_min)
-    chk = g._problem_checks(problem, ph, rows, n_rows, nlo, nhi, noff, cap_min == np.inf, edf)
-    memo = g._root_memo(
-        chk, problem.root, ph.pidx, T, g._UNIT, problem.net_base_kw, problem.net_base_low_kw
-    )
     assert sorted(set(memo[0])) == [0, 1, 2]  # three wirings: three classes
     assert memo[3]  # charging loads only: booking load keeps the notes (monotone root)
     S = problem.n_sessions
