@@ -1384,18 +1384,23 @@ class PhasorState:
     """
 
     def __init__(self, problem: ProblemArrays) -> None:
-        self.pidx, self.plim, self.pz = _phasor_state(
-            problem.phasor_line,
-            problem.limit_a,
-            problem.root,
-            problem.net_base_kw,
-            problem.net_base_low_kw,
-            1000.0 / (3.0 * problem.voltage_v),
-            _UNIT,
-        )
+        self.pidx, self.plim, self.pz = _phasor_state(*_phasor_inputs(problem))
 
 
 _UNIT = np.exp(1j * LINE_ANGLES)  # line-voltage phasors of unit size (a constant)
+
+
+def _phasor_inputs(problem: ProblemArrays) -> tuple:
+    """Return the arguments of :func:`_phasor_state` for a problem (``_solve`` takes them too)."""
+    return (
+        problem.phasor_line,
+        problem.limit_a,
+        problem.root,
+        problem.net_base_kw,
+        problem.net_base_low_kw,
+        1000.0 / (3.0 * problem.voltage_v),  # A per line per kW of a balanced 3-phase load
+        _UNIT,
+    )
 
 
 @njit(cache=True)
@@ -2238,13 +2243,7 @@ def solve_greedy(
         problem.coef,
         problem.path,
         problem.cap,
-        problem.phasor_line,
-        problem.limit_a,
-        problem.root,
-        problem.net_base_kw,
-        problem.net_base_low_kw,
-        1000.0 / (3.0 * problem.voltage_v),
-        _UNIT,
+        *_phasor_inputs(problem),
         problem.acoef,
         problem.pv_surplus_kw,
         problem.price_import_per_kwh,
