@@ -298,6 +298,10 @@ def test_sub_slots_and_phasor_state_equal_their_numpy_expressions(scenario):
     base = np.random.default_rng(1).normal(0.0, 30.0, (2, T))
     args = (problem.phasor_line, problem.limit_a, problem.root, *base, per_kw, g._UNIT)
     assert np.array_equal(g._phasor_state(*args)[2], numpy_pz(*base))
+    # the solver's one variant where they are equal everywhere, two where they are not
+    assert np.array_equal(g._phasor_state(*args, True)[2], numpy_pz(*base))
+    same = (problem.phasor_line, problem.limit_a, problem.root, base[0], base[0], per_kw, g._UNIT)
+    assert np.array_equal(g._phasor_state(*same, True)[2], numpy_pz(base[0], base[0])[:, :1])
 
 
 def test_round6_is_cpython_round():
@@ -544,6 +548,62 @@ def _memo_site_problem(seed, n=12):
         ],
     )
     return _twelve_hours(site, np.random.default_rng(seed), arrive_h=5, leave_h=7, kwh=40)
+
+
+@pytest.mark.parametrize("pv_kw", [0.0, 70.0])
+@pytest.mark.parametrize("large", [False, True])
+def test_base_load_varying_within_slots_equals_plain_kernels(pv_kw, large):
+    """Two base-load variants at the root (the load moves within each slot): same plans.
+
+    A 5-minute base load under 15-minute slots makes the highest and the lowest in a
+    slot differ, so ``_solve`` keeps two phasor variants. With PV far above the base
+    load, the export alone takes the root near its limit in the low variant, which then
+    binds (dropping it changes the plans: checked), and the root is not monotone. Both
+    paths must plan as the public kernels, which check both variants with no memo.
+    """
+    kinds = [dict(), dict(phases=1, phase="L1"), dict(phases=1, phase="L1-L2")]
+    site = cp.Site(
+        nodes=[cp.Node("grid", limit_a=60.0), cp.Node("f1", parent="grid", limit_a=40.0)],
+        evses=[
+            cp.Evse(f"e{j}", parent="f1" if j % 2 else "grid", max_current_a=32.0, **kinds[j % 3])
+            for j in range(12)
+        ],
+    )
+    rng = np.random.default_rng(3)
+    start = pd.Timestamp("2024-03-04 00:00", tz="Europe/Amsterdam")
+    sessions = [
+        cp.Session(
+            f"s{j}",
+            evse=evse.id,
+            arrival=start + pd.Timedelta(hours=float(rng.uniform(0, 5))),
+            departure=start + pd.Timedelta(hours=float(rng.uniform(7, 12))),
+            energy_kwh=float(rng.uniform(10, 40)),
+        )
+        for j, evse in enumerate(site.evses)
+    ]
+    prices = pd.Series(rng.uniform(0.1, 0.4, 12), index=pd.date_range(start, periods=12, freq="1h"))
+    tariff = cp.Tariff(import_price_per_kwh=prices)
+    five_min = pd.date_range(start, periods=12 * 12, freq="5min")
+    forecast = cp.Forecast(
+        base_load_kw=pd.Series(rng.uniform(5.0, 25.0, len(five_min)), five_min),
+        pv_kw=pd.Series(rng.uniform(0.0, pv_kw, len(five_min)), five_min),
+    )
+    kw = dict(start=start, horizon="12h", step="15min", tariff=tariff)
+    grid = cp.validate(site, sessions, forecast=forecast, **kw)
+    problem = build_problem(site, sessions, grid, tariff, forecast)
+    assert (problem.net_base_kw != problem.net_base_low_kw).all()
+    x = _pass_inputs(problem)
+    assert x.memo[3] == (problem.net_base_low_kw >= 0.0).all()  # an export breaks it
+    assert x.memo[3] == (pv_kw == 0.0)
+    cells = 0 if large else g.ORDERINGS_MAX_CELLS
+    with (
+        mock.patch.object(g, "ORDERINGS_MAX_CELLS", cells),
+        mock.patch.object(g, "IMPROVE_SWEEPS_MAX_CELLS", cells),
+    ):
+        p, info = g.solve_greedy(problem)
+        ref, name = reference_solve(problem)
+    assert info["ordering"] == name
+    assert np.array_equal(p, ref)
 
 
 def _pass_inputs(problem):

@@ -467,7 +467,7 @@ def _node_checks(
 # the kernels (_fill, _improve), starting from h, the session's own room: every row of
 # its entries (see _node_checks) against its residual capacity, then, if a phasor node
 # is on the path, on every phasor line of those nodes (both base-load variants, or the
-# one where they coincide: :func:`_one_variant`), the largest x with |z + x a| <= limit,
+# one where they coincide: :func:`_phasor_state`), the largest x with |z + x a| <= limit,
 # where z is the line's phasor and a the session's per kW (0 when a line is already
 # above its limit; :func:`_line_room`). As soon as
 # that leaves no room, the cell is skipped, and noted in the root memo when the root
@@ -726,7 +726,7 @@ def _fill(
     cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
     rcls, rstamp, rver, mono = blk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
-    two = pz.shape[1] == 2  # else one phasor variant (see _one_variant)
+    two = pz.shape[1] == 2  # else one phasor variant (see _phasor_state)
     keep = p_keep.shape[0] > 0
     excess_total = 0.0
     for oi in range(S):
@@ -1085,7 +1085,7 @@ def _improve(
     cs, ce, cm, cp, clo, chi, cbase, ccoef, pa, srange, cnr = chk
     rcls, rstamp, rver, mono = blk
     cap = cap.reshape(-1)  # a view: (total, 4) C-contiguous
-    two = pz.shape[1] == 2  # else one phasor variant (see _one_variant)
+    two = pz.shape[1] == 2  # else one phasor variant (see _phasor_state)
     # Each session's slots in the order of ``slots``: a bit per rank, set for the slots
     # of its window, then read lowest first (a pass over the window instead of over all
     # the slots; _lowest_bit).
@@ -1404,11 +1404,21 @@ def _phasor_inputs(problem: ProblemArrays) -> tuple:
 
 
 @njit(cache=True)
-def _phasor_state(phasor_line, limit_a, root, base_kw, base_low_kw, amps_per_kw, unit):
+def _phasor_state(
+    phasor_line, limit_a, root, base_kw, base_low_kw, amps_per_kw, unit, one_if_equal=False
+):
     """Arrays of :class:`PhasorState`: ``pidx``, ``plim``, ``pz``.
 
     As the numpy expressions ``limit_a[nodes]`` and ``unit * (base_kw * amps_per_kw)``
     compute them (a complex times a real: ``(u.real * x - u.imag * 0.0, ...)``).
+
+    With ``one_if_equal``, ``pz`` is (K, 1, 3, T) when the two base-load variants are
+    equal in every slot: they are then the same phasors everywhere (only the root
+    carries base load), and a plan adds the same to both. With one variant the passes
+    book and check each phasor once (6 % of a congested fill, 4 % of the improvement
+    pass at N = 1 000, same plans). :func:`_fill`, :func:`_improve`,
+    :func:`_undo_pass`, :func:`_apply` and :func:`_active_ranges` take either shape;
+    the public kernels get two variants.
     """
     N = phasor_line.shape[0]
     T = limit_a.shape[2]
@@ -1425,41 +1435,24 @@ def _phasor_state(phasor_line, limit_a, root, base_kw, base_low_kw, amps_per_kw,
             for line in range(3):  # loops, not slice copies: numba compiles an error
                 for t in range(T):  # message for every shape check (seconds of compile)
                     plim[k, line, t] = limit_a[n, line, t]
-    pz = np.zeros((K, 2, 3, T), dtype=np.complex128)
+    V = 2
+    if one_if_equal:
+        V = 1
+        for t in range(T):
+            if base_kw[t] != base_low_kw[t]:  # (a NaN, never equal, keeps two)
+                V = 2
+                break
+    pz = np.zeros((K, V, 3, T), dtype=np.complex128)
     k = pidx[root]
     if k >= 0:
         for line in range(3):
             u = unit[line]
             for t in range(T):
-                for v in range(2):
+                for v in range(V):
                     x = (base_kw[t] if v == 0 else base_low_kw[t]) * amps_per_kw
                     re = u.real * x - u.imag * 0.0
                     pz[k, v, line, t] = complex(re, u.real * 0.0 + u.imag * x)
     return pidx, plim, pz
-
-
-@njit(cache=True)
-def _one_variant(pz):
-    """``pz`` (K, 2, 3, T) as (K, 1, 3, T) when its two variants are equal everywhere.
-
-    The variants differ only where the root's base load does (its highest and lowest in
-    a slot); a plan adds the same to both. With one variant the passes book and check
-    each phasor once (6 % of a congested fill, 4 % of the improvement pass at N = 1 000,
-    same plans). :func:`_fill`, :func:`_improve`, :func:`_undo_pass`, :func:`_apply` and
-    :func:`_active_ranges` take either shape; the public kernels keep two variants.
-    """
-    K, V, L, T = pz.shape
-    for k in range(K):
-        for line in range(L):
-            for t in range(T):
-                if pz[k, 0, line, t] != pz[k, V - 1, line, t]:
-                    return pz
-    out = np.empty((K, 1, L, T), dtype=pz.dtype)
-    for k in range(K):
-        for line in range(L):
-            for t in range(T):
-                out[k, 0, line, t] = pz[k, 0, line, t]
-    return out
 
 
 def residual(problem: ProblemArrays, p_init: np.ndarray, *, round_margin: bool = False):
@@ -2080,9 +2073,8 @@ def _solve(
     S, T = present.shape
     sub_t, sub_kind = _sub_slots_kernel(pv_surplus, price_exp, price_imp)
     pidx, plim, pz0 = _phasor_state(
-        phasor_line, limit_a, root, net_base, net_base_low, amps_per_kw, unit
+        phasor_line, limit_a, root, net_base, net_base_low, amps_per_kw, unit, True
     )
-    pz0 = _one_variant(pz0)
     # one sweep over the sessions: presence windows and the ragged layout of their cells,
     # orders, and the unmet energy no plan can avoid (each EV alone at its own limits)
     window, b0, C, pres_c, pmax_c, avail_h, peak, floor_s, floor_unmet = _session_stats(
